@@ -1,0 +1,27 @@
+-- name: import_merge
+-- budget_ms: 500
+-- index: cars_vin_key
+-- The import merge: one batch from the all-text staging table into cars. The later row of a VIN
+-- wins (highest ord); rows equal to what is stored are left alone and counted as unchanged.
+with staged as (
+  select distinct on (vin) vin, brand, model, year::integer as year, price::numeric(12,2) as price,
+         mileage::integer as mileage, condition, color, listed_at::timestamptz as listed_at
+  from cars_staging
+  order by vin, ord desc
+), merged as (
+  insert into cars as c (vin, brand, model, year, price, mileage, condition, color, listed_at)
+  select vin, brand, model, year, price, mileage, condition, color, listed_at from staged
+  on conflict (vin) do update set
+    brand = excluded.brand, model = excluded.model, year = excluded.year, price = excluded.price,
+    mileage = excluded.mileage, condition = excluded.condition, color = excluded.color,
+    listed_at = excluded.listed_at, updated_at = now()
+  where (c.brand, c.model, c.year, c.price, c.mileage, c.condition, c.color, c.listed_at)
+        is distinct from
+        (excluded.brand, excluded.model, excluded.year, excluded.price, excluded.mileage,
+         excluded.condition, excluded.color, excluded.listed_at)
+  returning (xmax = 0) as inserted
+)
+select (select count(*) from staged) as distinct_rows,
+       count(*) filter (where inserted) as inserted,
+       count(*) filter (where not inserted) as updated
+from merged

@@ -1,0 +1,75 @@
+// The connection pool, and the translation of the driver's connection errors into ours.
+import postgres from 'postgres';
+import { CarsError } from '../errors.js';
+import type { Target } from './target.js';
+
+export interface PoolOptions {
+  /** Most connections open at once. */
+  max: number;
+  /** Seconds before an idle connection is closed. */
+  idleTimeout: number;
+  /** Seconds before a connection is recycled. */
+  maxLifetime: number;
+  /** Seconds to wait for a connection. */
+  connectTimeout: number;
+  /** Milliseconds a statement may run. */
+  statementTimeout: number;
+}
+
+export const POOL_DEFAULTS: PoolOptions = { max: 20, idleTimeout: 300, maxLifetime: 1800, connectTimeout: 10, statementTimeout: 60_000 };
+
+export type Sql = postgres.Sql<Record<string, never>>;
+
+export function createPool(target: Target, opts: PoolOptions): Sql {
+  const common: postgres.Options<Record<string, postgres.PostgresType>> = {
+    max: opts.max,
+    idle_timeout: opts.idleTimeout,
+    max_lifetime: opts.maxLifetime,
+    connect_timeout: opts.connectTimeout,
+    onnotice: () => {},
+    connection: { application_name: 'cars', statement_timeout: opts.statementTimeout },
+    // numeric and bigint stay strings by default; counts are small, so parse int8 as a number.
+    types: { bigint: { to: 20, from: [20], serialize: (x: unknown) => String(x), parse: (x: string) => Number(x) } },
+  };
+  if (target.socketDir) {
+    const u = new URL(target.url);
+    return postgres({ ...common, host: target.socketDir, port: Number(u.port || 5432), user: u.username, database: u.pathname.slice(1) }) as unknown as Sql;
+  }
+  return postgres(target.url, common) as unknown as Sql;
+}
+
+const UNAVAILABLE = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'ECONNRESET', 'ETIMEDOUT', 'ENOENT', 'CONNECT_TIMEOUT', 'CONNECTION_CLOSED', 'CONNECTION_ENDED', 'CONNECTION_DESTROYED', '57P01', '57P02', '57P03', '08006', '08001', '08004']);
+
+/** Is this the connection going away (as opposed to the server refusing a statement)? */
+export function isConnectionError(e: unknown): boolean {
+  const code = (e as { code?: string })?.code;
+  return !!code && UNAVAILABLE.has(code);
+}
+
+/** Turns a driver or socket error met while talking to `target` into a CarsError (exit 5). */
+export function databaseError(e: unknown, target: Target): CarsError {
+  if (e instanceof CarsError) return e;
+  const err = e as { code?: string; message?: string; errors?: unknown[] };
+  // Node reports "connect to localhost" failures as AggregateError with one error per address.
+  const code = err?.code ?? (err?.errors?.[0] as { code?: string } | undefined)?.code;
+  const where = target.display;
+  const reason = (err?.message ?? String(e)).replace(/postgres(ql)?:\/\/[^\s]+/g, '<url>');
+  switch (code) {
+    case '28P01':
+    case '28000':
+      return new CarsError('DB_AUTH', `${where}: authentication failed (${reason}); check the user and password`, { cause: e });
+    case '3D000':
+      return new CarsError('DB_NOT_FOUND', `${where}: ${reason}; check the database name or create it`, { cause: e });
+    case 'ECONNREFUSED':
+      return new CarsError('DB_UNAVAILABLE', `${where}: connection refused; check that PostgreSQL runs there and the host and port are right`, { cause: e });
+    case 'ENOTFOUND':
+    case 'EAI_AGAIN':
+      return new CarsError('DB_UNAVAILABLE', `${where}: unknown host; check the host name`, { cause: e });
+    case 'CONNECT_TIMEOUT':
+      return new CarsError('DB_UNAVAILABLE', `${where}: connection timed out; check the host, the port and any firewall`, { cause: e });
+    default:
+      if (code && UNAVAILABLE.has(code)) return new CarsError('DB_UNAVAILABLE', `${where}: connection lost (${code}: ${reason})`, { cause: e });
+      if (e instanceof postgres.PostgresError) return new CarsError('DB_REFUSED', `${where}: ${reason} (SQLSTATE ${code})`, { cause: e });
+      return new CarsError('DB_UNAVAILABLE', `${where}: ${reason}`, { cause: e });
+  }
+}

@@ -1,0 +1,85 @@
+// Writing one batch: COPY into an all-text staging table (so the COPY itself cannot be refused,
+// see API-NOTES on postgres.js#1173), then the named merge query, in one transaction.
+// When the server refuses a batch the validator let through, the batch is split in halves until
+// the refused rows are alone: those are rejected, every other row still loads.
+import { pipeline } from 'node:stream/promises';
+import { Readable } from 'node:stream';
+import postgres from 'postgres';
+import type { Sql } from '../db/pool.js';
+import { isConnectionError } from '../db/pool.js';
+import { namedQuery } from '../db/queries.js';
+import { chunked, copyLine } from './copy-text.js';
+import type { CarRow } from './validate.js';
+
+/** One valid row waiting for its batch, kept small: millions pass through in constant memory. */
+export interface StagedRow {
+  /** Where it came from: a line number, or a page and index. */
+  where: number | string;
+  /** Its line for COPY into cars_staging, starting with its position in the input (the later row of a VIN wins). */
+  copy: string;
+  /** The record's original fields joined by US (0x1f), for the rejects file. */
+  orig: string;
+}
+
+export const FIELD_SEP = '\x1f';
+
+export function stageRow(ord: number, where: number | string, r: CarRow, fields: Array<string | undefined>): StagedRow {
+  return {
+    where,
+    copy: copyLine([ord, r.vin, r.brand, r.model, r.year, r.price, r.mileage, r.condition, r.color, r.listed_at]),
+    orig: fields.join(FIELD_SEP),
+  };
+}
+
+export interface BatchResult {
+  inserted: number;
+  updated: number;
+  unchanged: number;
+  superseded: number;
+  refused: Array<{ row: StagedRow; error: string }>;
+}
+
+const STAGING = `create temp table if not exists cars_staging (
+  ord integer, vin text, brand text, model text, year text, price text, mileage text,
+  condition text, color text, listed_at text) on commit delete rows`;
+const COPY_COLUMNS = ['ord', 'vin', 'brand', 'model', 'year', 'price', 'mileage', 'condition', 'color', 'listed_at'];
+
+function* lines(rows: StagedRow[]) {
+  for (const r of rows) yield r.copy;
+}
+
+async function mergeOnce(sql: Sql, rows: StagedRow[]): Promise<Omit<BatchResult, 'refused'>> {
+  const merge = namedQuery('import_merge').text;
+  return sql.begin(async (tx) => {
+    await tx.unsafe(STAGING);
+    const writable = await tx`copy cars_staging (${tx(COPY_COLUMNS)}) from stdin`.writable();
+    await pipeline(Readable.from(chunked(lines(rows))), writable);
+    const [r] = await tx.unsafe(merge);
+    const distinct = Number(r.distinct_rows);
+    const inserted = Number(r.inserted);
+    const updated = Number(r.updated);
+    return { inserted, updated, unchanged: distinct - inserted - updated, superseded: rows.length - distinct };
+  }) as Promise<Omit<BatchResult, 'refused'>>;
+}
+
+/** Writes a batch; connection errors are thrown (the caller retries), refusals are isolated. */
+export async function writeBatch(sql: Sql, rows: StagedRow[]): Promise<BatchResult> {
+  try {
+    return { ...(await mergeOnce(sql, rows)), refused: [] };
+  } catch (e) {
+    if (!(e instanceof postgres.PostgresError) || isConnectionError(e)) throw e;
+    if (rows.length === 1) {
+      return { inserted: 0, updated: 0, unchanged: 0, superseded: 0, refused: [{ row: rows[0], error: `refused by the database: ${e.message}${e.detail ? ` (${e.detail})` : ''}` }] };
+    }
+    const mid = rows.length >> 1;
+    const a = await writeBatch(sql, rows.slice(0, mid));
+    const b = await writeBatch(sql, rows.slice(mid));
+    return {
+      inserted: a.inserted + b.inserted,
+      updated: a.updated + b.updated,
+      unchanged: a.unchanged + b.unchanged,
+      superseded: a.superseded + b.superseded,
+      refused: [...a.refused, ...b.refused],
+    };
+  }
+}

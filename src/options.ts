@@ -1,0 +1,28 @@
+// Option parsers: validated when parsed, with messages that name the accepted range.
+// commander prefixes them with "option '--x <n>' argument 'v' is invalid."
+import { InvalidArgumentError } from 'commander';
+
+export function intIn(min: number, max = Number.MAX_SAFE_INTEGER) {
+  return (v: string): number => {
+    const n = Number(v);
+    if (!/^-?\d+$/.test(v.trim()) || !Number.isSafeInteger(n) || n < min || n > max) {
+      throw new InvalidArgumentError(max === Number.MAX_SAFE_INTEGER ? `Expected an integer from ${min} and up.` : `Expected an integer from ${min} to ${max}.`);
+    }
+    return n;
+  };
+}
+
+export function numberIn(min: number, max: number) {
+  return (v: string): number => {
+    const n = Number(v);
+    if (v.trim() === '' || !Number.isFinite(n) || n < min || n > max) throw new InvalidArgumentError(`Expected a number from ${min} to ${max}.`);
+    return n;
+  };
+}
+
+export function delimiter(v: string): string {
+  const map: Record<string, string> = { ',': ',', ';': ';', tab: '\t', '\t': '\t', '\\t': '\t', comma: ',', semicolon: ';' };
+  const d = map[v];
+  if (!d) throw new InvalidArgumentError("Expected ',' or ';' or 'tab'.");
+  return d;
+}

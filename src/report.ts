@@ -1,0 +1,128 @@
+// The run report: what a command did, how long each phase took and what it cost in memory.
+// Peak RSS is sampled on a timer (and at every phase boundary), never guessed from the end value.
+
+export type Status = 'ok' | 'threshold' | 'failed' | 'interrupted';
+
+export interface PhaseFigure {
+  ms: number;
+  rss_delta_mb: number;
+}
+
+export interface HttpFigures {
+  requests: number;
+  retries: number;
+  statuses: Record<string, number>;
+  bytes: number;
+  rate_wait_ms: number;
+  backoff_wait_ms: number;
+}
+
+export interface Summary {
+  command: string;
+  status: Status;
+  exit_code: number;
+  run_id: number | null;
+  source: string | null;
+  rows: Record<string, number>;
+  rejects_file?: string | null;
+  failures_file?: string | null;
+  http?: HttpFigures;
+  timing: { total_ms: number; phases: Record<string, PhaseFigure> };
+  memory: { rss_start_mb: number; rss_peak_mb: number; rss_end_mb: number };
+  error?: { code: string; message: string };
+  [extra: string]: unknown;
+}
+
+const MB = 1024 * 1024;
+const round1 = (n: number) => Math.round(n * 10) / 10;
+
+export interface Clock {
+  now(): number;
+  rss(): number;
+}
+
+export const systemClock: Clock = {
+  now: () => performance.now(),
+  rss: () => process.memoryUsage.rss(),
+};
+
+export class RunReport {
+  readonly command: string;
+  source: string | null = null;
+  runId: number | null = null;
+  rows: Record<string, number> = {};
+  http: HttpFigures | undefined;
+  extra: Record<string, unknown> = {};
+  private readonly clock: Clock;
+  private readonly started: number;
+  private readonly rssStart: number;
+  private rssPeak: number;
+  private readonly phases = new Map<string, PhaseFigure>();
+  private sampler: NodeJS.Timeout | undefined;
+
+  constructor(command: string, clock: Clock = systemClock, sampleMs = 25) {
+    this.command = command;
+    this.clock = clock;
+    this.started = clock.now();
+    this.rssStart = clock.rss();
+    this.rssPeak = this.rssStart;
+    if (sampleMs > 0) {
+      this.sampler = setInterval(() => this.sample(), sampleMs);
+      this.sampler.unref();
+    }
+  }
+
+  sample(): number {
+    const rss = this.clock.rss();
+    if (rss > this.rssPeak) this.rssPeak = rss;
+    return rss;
+  }
+
+  /** Runs one sequential phase and records its wall time and RSS delta. */
+  async phase<T>(name: string, fn: () => Promise<T>): Promise<T> {
+    const t0 = this.clock.now();
+    const r0 = this.sample();
+    try {
+      return await fn();
+    } finally {
+      this.add(name, this.clock.now() - t0, this.sample() - r0);
+    }
+  }
+
+  /** Adds time to a phase; phases that overlap (parse while writing) accumulate their busy time. */
+  add(name: string, ms: number, rssDeltaBytes = 0): void {
+    const p = this.phases.get(name) ?? { ms: 0, rss_delta_mb: 0 };
+    p.ms += ms;
+    p.rss_delta_mb += rssDeltaBytes / MB;
+    this.phases.set(name, p);
+  }
+
+  count(name: string, n = 1): void {
+    this.rows[name] = (this.rows[name] ?? 0) + n;
+  }
+
+  elapsedMs(): number {
+    return this.clock.now() - this.started;
+  }
+
+  finish(status: Status, exitCode: number, error?: { code: string; message: string }): Summary {
+    const end = this.sample();
+    if (this.sampler) clearInterval(this.sampler);
+    this.sampler = undefined;
+    const phases: Record<string, PhaseFigure> = {};
+    for (const [name, p] of this.phases) phases[name] = { ms: Math.round(p.ms), rss_delta_mb: round1(p.rss_delta_mb) };
+    return {
+      command: this.command,
+      status,
+      exit_code: exitCode,
+      run_id: this.runId,
+      source: this.source,
+      rows: { ...this.rows },
+      ...this.extra,
+      ...(this.http ? { http: this.http } : {}),
+      timing: { total_ms: Math.round(this.elapsedMs()), phases },
+      memory: { rss_start_mb: round1(this.rssStart / MB), rss_peak_mb: round1(this.rssPeak / MB), rss_end_mb: round1(end / MB) },
+      ...(error ? { error } : {}),
+    };
+  }
+}

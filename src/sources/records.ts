@@ -1,0 +1,82 @@
+// Sources of records for import: each yields the input's column names and, chunk by chunk, its
+// records with their provenance (a line number, or a page URL and index).
+import { CsvSplitter, type CsvItem } from './csv-records.js';
+import type { Input } from './input.js';
+import { CarsError } from '../errors.js';
+
+export interface SourceRecord {
+  kind: 'record';
+  where: number | string;
+  /** Aligned with `columns`; shorter or longer means the record has the wrong field count. */
+  values: Array<string | undefined>;
+}
+
+export interface SourceMalformed {
+  kind: 'malformed';
+  where: number | string;
+  error: string;
+  raw: string;
+  values?: Array<string | undefined>;
+}
+
+export type SourceItem = SourceRecord | SourceMalformed;
+
+export interface RecordSource {
+  name: string;
+  columns: string[];
+  /** Chunks of items, in input order. */
+  items: AsyncIterable<SourceItem[]>;
+  totalBytes: number | undefined;
+  bytesRead(): number;
+}
+
+/** CSV from a byte stream: the first non-empty record is the header. */
+export async function csvSource(input: Input, delimiter: string): Promise<RecordSource> {
+  const splitter = new CsvSplitter(delimiter);
+  const decoder = new TextDecoder('utf-8'); // strips a BOM, replaces invalid bytes with U+FFFD
+  const it = input.stream[Symbol.asyncIterator]();
+  let pending: CsvItem[] = [];
+  let ended = false;
+
+  async function next(): Promise<CsvItem[] | null> {
+    if (ended) return null;
+    const r = await it.next();
+    if (r.done) {
+      ended = true;
+      return splitter.end(splitter.push(decoder.decode()));
+    }
+    return splitter.push(decoder.decode(r.value, { stream: true }));
+  }
+
+  // Read until the header record is complete.
+  let header: CsvItem | undefined;
+  while (!header) {
+    const items = await next();
+    if (items === null) break;
+    if (items.length) {
+      header = items[0];
+      pending = items.slice(1);
+    }
+  }
+  if (!header) throw new CarsError('INPUT_HEADER', `${input.name}: the input is empty; expected a header line naming the columns`);
+  if (header.kind === 'malformed') throw new CarsError('INPUT_HEADER', `${input.name}: line ${header.line}: the header is not valid CSV (${header.error})`);
+  const columns = header.fields.map((f) => f.trim());
+
+  async function* items(): AsyncGenerator<SourceItem[]> {
+    try {
+      if (pending.length) yield pending.map(toSource);
+      for (;;) {
+        const chunk = await next();
+        if (chunk === null) return;
+        if (chunk.length) yield chunk.map(toSource);
+      }
+    } finally {
+      await it.return?.();
+    }
+  }
+  return { name: input.name, columns, items: items(), totalBytes: input.totalBytes, bytesRead: input.bytesRead };
+}
+
+function toSource(c: CsvItem): SourceItem {
+  return c.kind === 'record' ? { kind: 'record', where: c.line, values: c.fields } : { kind: 'malformed', where: c.line, error: c.error, raw: c.raw };
+}

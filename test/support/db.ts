@@ -1,0 +1,49 @@
+// Each test makes its own database on one of the servers, so tests never share data.
+import { randomBytes } from 'node:crypto';
+import { inject } from 'vitest';
+import postgres from 'postgres';
+
+export interface Server {
+  name: string;
+  admin: string;
+}
+
+/** The servers to run database tests against: embedded 18, and 15 when it answered. */
+export function servers(): Server[] {
+  const out: Server[] = [{ name: 'pg18', admin: inject('pg18') }];
+  const pg15 = inject('pg15');
+  if (pg15) out.push({ name: 'pg15', admin: pg15 });
+  return out;
+}
+
+export function withDatabase(admin: string, name: string): string {
+  const u = new URL(admin);
+  u.pathname = '/' + name;
+  return u.toString();
+}
+
+/** Creates an empty database; returns its URL and a function that drops it. */
+export async function freshDatabase(server: Server): Promise<{ url: string; drop: () => Promise<void> }> {
+  const name = `cars_t_${randomBytes(5).toString('hex')}`;
+  const admin = postgres(server.admin, { max: 1, onnotice: () => {} });
+  try {
+    await admin.unsafe(`create database ${name}`);
+  } finally {
+    await admin.end({ timeout: 5 });
+  }
+  return {
+    url: withDatabase(server.admin, name),
+    drop: async () => {
+      const a = postgres(server.admin, { max: 1, onnotice: () => {} });
+      try {
+        await a.unsafe(`drop database if exists ${name} with (force)`);
+      } finally {
+        await a.end({ timeout: 5 });
+      }
+    },
+  };
+}
+
+export function connect(url: string) {
+  return postgres(url, { max: 4, onnotice: () => {}, types: { bigint: postgres.BigInt } });
+}

@@ -1,0 +1,71 @@
+import { describe, expect, it } from 'vitest';
+import { CsvSplitter, csvField, type CsvItem } from '../../src/sources/csv-records.js';
+
+/** Splits `text` fed in pieces of `step` characters, so every chunk boundary is exercised. */
+function split(text: string, step = text.length || 1, delimiter = ','): CsvItem[] {
+  const s = new CsvSplitter(delimiter);
+  const out: CsvItem[] = [];
+  for (let i = 0; i < text.length; i += step) s.push(text.slice(i, i + step), out);
+  return s.end(out);
+}
+
+const simplify = (items: CsvItem[]) => items.map((i) => (i.kind === 'record' ? [i.line, ...i.fields] : [i.line, 'MALFORMED', i.raw]));
+
+describe('CsvSplitter', () => {
+  const cases: Array<[string, string, unknown[]]> = [
+    ['plain LF', 'a,b\n1,2\n', [[1, 'a', 'b'], [2, '1', '2']]],
+    ['CRLF', 'a,b\r\n1,2\r\n', [[1, 'a', 'b'], [2, '1', '2']]],
+    ['no final newline', 'a,b\n1,2', [[1, 'a', 'b'], [2, '1', '2']]],
+    ['empty fields', 'a,,c\n,,\n', [[1, 'a', '', 'c'], [2, '', '', '']]],
+    ['empty lines skipped', 'a\n\n\r\nb\n\n', [[1, 'a'], [4, 'b']]],
+    ['quoted comma', '"x,y",z\n', [[1, 'x,y', 'z']]],
+    ['doubled quotes', '"say ""hi""",2\n', [[1, 'say "hi"', '2']]],
+    ['quoted newline keeps line numbers', 'a,"l1\nl2\nl3",c\nd,e,f\n', [[1, 'a', 'l1\nl2\nl3', 'c'], [4, 'd', 'e', 'f']]],
+    ['quoted CRLF', '"a\r\nb"\r\nc\r\n', [[1, 'a\r\nb'], [3, 'c']]],
+    ['empty quoted', '"",x\n', [[1, '', 'x']]],
+    ['stray quote rejects only its line', 'a,b\n1,x"y\n2,z\n', [[1, 'a', 'b'], [2, 'MALFORMED', '1,x"y'], [3, '2', 'z']]],
+    ['text after closing quote', '"ab"c,1\nok,2\n', [[1, 'MALFORMED', '"ab"c,1'], [2, 'ok', '2']]],
+    ['unclosed quote swallows nothing', 'h\n2,"a,b\n3,a,b\n4,a,b\n5,a"x,b\n6,ok\n', [[1, 'h'], [2, 'MALFORMED', '2,"a,b'], [3, '3', 'a', 'b'], [4, '4', 'a', 'b'], [5, 'MALFORMED', '5,a"x,b'], [6, '6', 'ok']]],
+    ['unclosed quote at the end', 'a\n"never closed\nmore\n', [[1, 'a'], [2, 'MALFORMED', '"never closed'], [3, 'more']]],
+    ['unicode', 'Škoda,Octavia,€\n', [[1, 'Škoda', 'Octavia', '€']]],
+  ];
+  it.each(cases)('%s', (_name, text, expected) => {
+    expect(simplify(split(text))).toEqual(expected);
+    // The same result whatever the chunk boundaries.
+    for (const step of [1, 2, 3, 5, 7]) expect(simplify(split(text, step))).toEqual(expected);
+  });
+
+  it('takes another delimiter', () => {
+    expect(simplify(split('a;b\t;c\n', 100, ';'))).toEqual([[1, 'a', 'b\t', 'c']]);
+    expect(simplify(split('a\tb;c\n', 100, '\t'))).toEqual([[1, 'a', 'b;c']]);
+  });
+
+  it('gives up on a quoted field longer than the record limit and resumes on the next line', () => {
+    const s = new CsvSplitter(',', 50);
+    const out = s.push('"' + 'x'.repeat(100) + '\nnext,1\n');
+    s.end(out);
+    expect(simplify(out)).toEqual([[1, 'MALFORMED', '"' + 'x'.repeat(100)], [2, 'next', '1']]);
+  });
+
+  it('handles 100k records fed in 64 KB chunks', () => {
+    let text = 'vin,price\n';
+    for (let i = 0; i < 100_000; i++) text += `V${i},"${i}.5"\n`;
+    const out = split(text, 65536);
+    expect(out.length).toBe(100_001);
+    expect(out[100_000]).toEqual({ kind: 'record', line: 100_001, fields: ['V99999', '99999.5'] });
+  });
+});
+
+describe('csvField', () => {
+  it.each([
+    ['plain', 'plain'],
+    ['a,b', '"a,b"'],
+    ['say "hi"', '"say ""hi"""'],
+    ['two\nlines', '"two\nlines"'],
+    ['', ''],
+  ])('%j -> %j', (v, expected) => {
+    expect(csvField(v)).toBe(expected);
+    // And it reads back.
+    expect(simplify(split(csvField(v) + ',end\n'))).toEqual([[1, v, 'end']]);
+  });
+});
