@@ -134,13 +134,39 @@ export function layoutFor(home: string, ids: Ids | undefined): Layout {
 
 // ---- the lock file: one process at a time decides whether to start or stop the server ----
 
-function alive(pid: number): boolean {
+/** Is this process alive? A zombie (dead, not yet reaped: containers whose init does not reap) is not. */
+export function alive(pid: number): boolean {
+  if (!Number.isInteger(pid) || pid <= 0) return false;
   try {
     process.kill(pid, 0);
-    return true;
   } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
+    if ((e as NodeJS.ErrnoException).code !== 'EPERM') return false;
   }
+  try {
+    // /proc/<pid>/stat: "pid (comm) S ..." where S is the state; comm may hold spaces.
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+  } catch {
+    return true; // no /proc (macOS): kill(0) said it lives
+  }
+}
+
+/** The pid in a PostgreSQL lock file, if that process is a live PostgreSQL server. */
+function livePostgres(lockFile: string): number | undefined {
+  let pid: number;
+  try {
+    pid = Number(fs.readFileSync(lockFile, 'utf8').split('\n')[0]);
+  } catch {
+    return undefined;
+  }
+  if (!alive(pid)) return undefined;
+  try {
+    const comm = fs.readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
+    if (comm !== 'postgres' && comm !== 'postmaster') return undefined;
+  } catch {
+    // no /proc: trust the pid
+  }
+  return pid;
 }
 
 async function withLock<T>(runDir: string, fn: () => Promise<T>, waitMs = 120_000): Promise<T> {
@@ -225,9 +251,9 @@ export class EmbeddedServer {
     return fs.existsSync(path.join(this.layout.dataDir, 'PG_VERSION'));
   }
 
+  /** pg_ctl status would take a zombie or a reused pid for a server: read the pid file ourselves. */
   async running(): Promise<boolean> {
-    if (!this.initialised()) return false;
-    return (await this.pgCtl(['status', '-D', this.layout.dataDir])).code === 0;
+    return livePostgres(path.join(this.layout.dataDir, 'postmaster.pid')) !== undefined;
   }
 
   private async initialise(): Promise<void> {
@@ -262,25 +288,20 @@ export class EmbeddedServer {
     }
   }
 
-  /** A postmaster.pid whose pid now belongs to another program (pid reuse after a crash). */
+  /**
+   * Lock files left by a server that died (SIGKILL, power loss) whose pid is now gone, a zombie,
+   * or another program: PostgreSQL itself only recovers when the pid is gone.
+   */
   private removeStalePid(): boolean {
-    const file = path.join(this.layout.dataDir, 'postmaster.pid');
-    let pid: number;
-    try {
-      pid = Number(fs.readFileSync(file, 'utf8').split('\n')[0]);
-    } catch {
-      return false;
+    let removed = false;
+    const files = [path.join(this.layout.dataDir, 'postmaster.pid'), path.join(this.layout.socketDir, '.s.PGSQL.5432.lock')];
+    for (const file of files) {
+      if (!fs.existsSync(file) || livePostgres(file) !== undefined) continue;
+      fs.rmSync(file, { force: true });
+      this.log.info(`note: removed the stale ${file} of a PostgreSQL that is no longer running`);
+      removed = true;
     }
-    let comm = '';
-    try {
-      comm = fs.readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
-    } catch {
-      comm = '';
-    }
-    if (comm === 'postgres' || comm === 'postmaster') return false;
-    fs.rmSync(file, { force: true });
-    this.log.info(`note: removed a stale ${file} (pid ${pid} is not a PostgreSQL server)`);
-    return true;
+    return removed;
   }
 
   private async ensureDatabase(): Promise<void> {
@@ -308,8 +329,12 @@ export class EmbeddedServer {
       let startedNow = false;
       if (!this.initialised()) await this.initialise();
       if (!(await this.running())) {
-        await this.startServer();
+        // The marker goes first: if we die while starting, the next command still stops it.
         await fsp.writeFile(this.markerFile(), String(process.pid));
+        await this.startServer().catch(async (e) => {
+          await fsp.rm(this.markerFile(), { force: true });
+          throw e;
+        });
         startedNow = true;
       }
       await this.ensureDatabase();

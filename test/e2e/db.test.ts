@@ -5,6 +5,7 @@ import { spawn } from 'node:child_process';
 import { afterAll, describe, expect, it } from 'vitest';
 import { cars, tempHome } from '../support/cli.js';
 import { freshDatabase, servers } from '../support/db.js';
+import { alive } from '../../src/db/embedded.js';
 
 const homes: string[] = [];
 function home() {
@@ -20,16 +21,12 @@ afterAll(async () => {
   }
 });
 
+/** The pid of the server running in this home, or null (a zombie is not running). */
 function pgRunning(h: string): number | null {
   const pidFile = path.join(h, 'pg', 'postmaster.pid');
   if (!fs.existsSync(pidFile)) return null;
   const pid = Number(fs.readFileSync(pidFile, 'utf8').split('\n')[0]);
-  try {
-    process.kill(pid, 0);
-    return pid;
-  } catch {
-    return null;
-  }
+  return alive(pid) ? pid : null;
 }
 
 describe('embedded PostgreSQL', () => {
@@ -118,7 +115,7 @@ describe('embedded PostgreSQL', () => {
       input: 'vin,brand,model,year,price\n' + big,
       onSpawn: (child) => {
         const t = setInterval(() => {
-          if (pgRunning(h)) {
+          if (pgRunning(h) && fs.existsSync(path.join(h, 'run', 'users', String(child.pid)))) {
             clearInterval(t);
             child.kill('SIGKILL');
           }

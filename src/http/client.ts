@@ -1,0 +1,500 @@
+// The HTTP layer, one client per run: one undici Agent (keep-alive pool), a run-wide token bucket
+// for requests per second, p-limit for requests in flight, our own retry loop (full-jitter backoff,
+// Retry-After honoured and never undercut), redirects followed by hand (so every hop takes a token
+// and counts), gzip decoded, size limits on bodies held whole. Everything that fails for good
+// becomes CarsError('REMOTE_FAILED') naming the URL and the last error.
+
+import { Readable, pipeline } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { createGunzip } from 'node:zlib';
+import pLimit from 'p-limit';
+import { Agent } from 'undici';
+import type { Dispatcher } from 'undici';
+import { CarsError } from '../errors.js';
+import type { Logger } from '../logger.js';
+import type { HttpFigures } from '../report.js';
+import { retryDelay } from './backoff.js';
+import { parseRetryAfter } from './retry-after.js';
+import { TokenBucket } from './token-bucket.js';
+
+export interface HttpOptions {
+  /** Requests per second for the whole run (every attempt and every redirect hop counts). */
+  rate: number;
+  /** Requests in flight at once. */
+  concurrency: number;
+  /** Retries after the first attempt. */
+  retries: number;
+  /** Limit on waiting for response headers, and on a body stalling between two chunks. */
+  timeoutMs: number;
+  /** Bodies held whole (getText/getJson) larger than this fail. Default 32 MiB. */
+  maxBodyBytes?: number;
+  /** A Retry-After longer than this fails the request instead of sleeping for hours. Default 120 s. */
+  maxRetryAfterMs?: number;
+  backoffBaseMs?: number;
+  backoffCapMs?: number;
+  userAgent: string;
+  random?: () => number;
+}
+
+export type ResponseHeaders = Record<string, string | string[] | undefined>;
+
+export interface TextResponse {
+  status: number;
+  headers: ResponseHeaders;
+  text: string;
+  /** The final URL after redirects. */
+  url: string;
+}
+
+export interface StreamResponse {
+  status: number;
+  contentType: string | undefined;
+  url: string;
+  /** Decoded body; throws CarsError('REMOTE_FAILED') when the transfer breaks. Iterate it to the end or break out of it: that frees the connection. */
+  body: AsyncIterable<Buffer>;
+  /** Bytes received so far on the wire (before gunzip), for progress against Content-Length. */
+  bytesSoFar(): number;
+}
+
+export interface HttpClient {
+  /** GET a whole body: retried. 2xx and 404 resolve (the caller decides about 404); any other final status rejects. */
+  getText(url: string): Promise<TextResponse>;
+  /** getText + JSON.parse of a 2xx body; `data` is undefined for 404. */
+  getJson<T = unknown>(url: string): Promise<{ status: number; data: T | undefined; url: string }>;
+  /** A streaming body. Retried only until its first byte has arrived; a non-2xx status rejects. */
+  stream(url: string): Promise<StreamResponse>;
+  stats(): HttpFigures;
+  close(): Promise<void>;
+}
+
+const MiB = 1024 * 1024;
+const DEFAULTS = { maxBodyBytes: 32 * MiB, maxRetryAfterMs: 120_000, backoffBaseMs: 250, backoffCapMs: 30_000 };
+const MAX_REDIRECTS = 5;
+/** How much of a failed attempt's body we read to keep its connection; beyond this we drop the socket. */
+const DRAIN_LIMIT = 64 * 1024;
+/**
+ * A request reaches the server a little after its token is granted (event loop, network). Pacing
+ * for a window of 1000 + this many ms keeps that jitter from pushing a server-side per-second count
+ * over the rate; it costs 2 % of throughput.
+ */
+const RATE_GUARD_MS = 20;
+
+const RETRY_STATUSES = new Set([429, 502, 503, 504]);
+const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308]);
+const RETRY_ERROR_CODES = new Set([
+  'ECONNRESET',
+  'ECONNREFUSED',
+  'ECONNABORTED',
+  'EPIPE',
+  'ETIMEDOUT',
+  'EAI_AGAIN',
+  'ENETDOWN',
+  'ENETUNREACH',
+  'EHOSTDOWN',
+  'EHOSTUNREACH',
+  'UND_ERR_SOCKET',
+  'UND_ERR_CONNECT_TIMEOUT',
+  'UND_ERR_HEADERS_TIMEOUT',
+  'UND_ERR_BODY_TIMEOUT',
+  'UND_ERR_RES_CONTENT_LENGTH_MISMATCH',
+  // gunzip reached the end of a body that stopped mid-stream
+  'Z_BUF_ERROR',
+]);
+
+/** Why one attempt failed, and whether another attempt may help. */
+class AttemptFailure extends Error {
+  readonly retryable: boolean;
+  readonly retryAfterMs: number | undefined;
+  constructor(message: string, retryable: boolean, options: { cause?: unknown; retryAfterMs?: number } = {}) {
+    super(message, { cause: options.cause });
+    this.retryable = retryable;
+    this.retryAfterMs = options.retryAfterMs;
+  }
+}
+
+interface Reply {
+  status: number;
+  statusText: string;
+  headers: ResponseHeaders;
+  body: Dispatcher.ResponseData['body'];
+  url: string;
+}
+
+function errorCode(err: unknown): string | undefined {
+  // Walk causes and AggregateErrors (happy eyeballs) for the first code we know.
+  const seen = new Set<unknown>();
+  const stack = [err];
+  let first: string | undefined;
+  while (stack.length > 0) {
+    const e = stack.pop();
+    if (e === null || typeof e !== 'object' || seen.has(e)) continue;
+    seen.add(e);
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === 'string') {
+      if (RETRY_ERROR_CODES.has(code)) return code;
+      first ??= code;
+    }
+    if (e instanceof AggregateError) stack.push(...e.errors);
+    stack.push((e as { cause?: unknown }).cause);
+  }
+  return first;
+}
+
+function describe(err: unknown, timeoutMs: number): string {
+  if (err instanceof AttemptFailure || err instanceof CarsError) return err.message;
+  const code = errorCode(err);
+  switch (code) {
+    case 'UND_ERR_HEADERS_TIMEOUT':
+      return `no response within ${timeoutMs} ms (${code})`;
+    case 'UND_ERR_BODY_TIMEOUT':
+      return `the body stalled for more than ${timeoutMs} ms (${code})`;
+    case 'UND_ERR_CONNECT_TIMEOUT':
+      return `could not connect within ${timeoutMs} ms (${code})`;
+    case 'Z_BUF_ERROR':
+      return `the gzip body was cut short (${code})`;
+  }
+  const message = err instanceof Error ? err.message : String(err);
+  return code && !message.includes(code) ? `${message} (${code})` : message;
+}
+
+function classify(err: unknown, timeoutMs: number): AttemptFailure {
+  if (err instanceof AttemptFailure) return err;
+  const code = errorCode(err);
+  return new AttemptFailure(describe(err, timeoutMs), code !== undefined && RETRY_ERROR_CODES.has(code), { cause: err });
+}
+
+function firstHeader(value: string | string[] | undefined): string | undefined {
+  return Array.isArray(value) ? value[0] : value;
+}
+
+function statusLine(reply: { status: number; statusText: string }): string {
+  return `HTTP ${reply.status}${reply.statusText ? ` ${reply.statusText}` : ''}`;
+}
+
+function plural(n: number, word: string): string {
+  return `${n} ${word}${n === 1 ? '' : 's'}`;
+}
+
+function formatBytes(n: number): string {
+  return n % MiB === 0 ? `${n / MiB} MiB` : `${n} bytes`;
+}
+
+function checkOptions(opts: HttpOptions): void {
+  const need = (ok: boolean, message: string) => {
+    if (!ok) throw new RangeError(message);
+  };
+  need(typeof opts.rate === 'number' && Number.isFinite(opts.rate) && opts.rate > 0, `Expected \`rate\` to be a number above 0, got ${opts.rate}`);
+  need(Number.isInteger(opts.concurrency) && opts.concurrency >= 1, `Expected \`concurrency\` to be an integer from 1 and up, got ${opts.concurrency}`);
+  need(Number.isInteger(opts.retries) && opts.retries >= 0, `Expected \`retries\` to be an integer from 0 and up, got ${opts.retries}`);
+  need(Number.isFinite(opts.timeoutMs) && opts.timeoutMs > 0, `Expected \`timeoutMs\` to be a number above 0, got ${opts.timeoutMs}`);
+  for (const key of ['maxBodyBytes', 'maxRetryAfterMs', 'backoffBaseMs', 'backoffCapMs'] as const) {
+    const v = opts[key];
+    need(v === undefined || (Number.isFinite(v) && v >= 0), `Expected \`${key}\` to be a number from 0 and up, got ${v}`);
+  }
+  need(typeof opts.userAgent === 'string' && opts.userAgent.length > 0, 'Expected `userAgent` to be a non-empty string');
+}
+
+/** Sleeps at least `ms` by the monotonic clock (timers may fire a little early). */
+async function sleepAtLeast(ms: number): Promise<void> {
+  const end = performance.now() + ms;
+  for (let left = ms; left > 0; left = end - performance.now()) {
+    await sleep(Math.min(Math.ceil(left), 2 ** 31 - 1));
+  }
+}
+
+export function createHttpClient(opts: HttpOptions, log: Logger): HttpClient {
+  checkOptions(opts);
+  const maxBodyBytes = opts.maxBodyBytes ?? DEFAULTS.maxBodyBytes;
+  const maxRetryAfterMs = opts.maxRetryAfterMs ?? DEFAULTS.maxRetryAfterMs;
+  const backoff = { baseMs: opts.backoffBaseMs ?? DEFAULTS.backoffBaseMs, capMs: opts.backoffCapMs ?? DEFAULTS.backoffCapMs };
+  const random = opts.random ?? Math.random;
+  const { timeoutMs } = opts;
+
+  const agent = new Agent({
+    connections: opts.concurrency,
+    pipelining: 1,
+    headersTimeout: timeoutMs,
+    bodyTimeout: timeoutMs,
+    connectTimeout: timeoutMs,
+  });
+  const bucket = new TokenBucket(opts.rate, { guardMs: RATE_GUARD_MS });
+  const limit = pLimit(opts.concurrency);
+  const requestHeaders = { 'user-agent': opts.userAgent, 'accept-encoding': 'gzip', accept: '*/*' };
+  const figures: HttpFigures = { requests: 0, retries: 0, statuses: {}, bytes: 0, rate_wait_ms: 0, backoff_wait_ms: 0 };
+  let closed = false;
+
+  /** Takes a slot among the `concurrency` in flight; call the returned function to give it back. */
+  function acquire(): Promise<() => void> {
+    return new Promise((granted) => {
+      void limit(
+        () =>
+          new Promise<void>((release) => {
+            // Releasing twice (error paths) must not free two slots; `release` is idempotent.
+            granted(() => release());
+          }),
+      );
+    });
+  }
+
+  function checkUrl(url: string): URL {
+    let u: URL;
+    try {
+      u = new URL(url);
+    } catch {
+      throw new CarsError('USAGE', `not a valid URL: ${url}`);
+    }
+    if (u.protocol !== 'http:' && u.protocol !== 'https:') {
+      throw new CarsError('USAGE', `only http and https URLs can be fetched, not ${url}`);
+    }
+    if (closed) throw new CarsError('INTERNAL', `GET ${url}: the HTTP client is already closed`);
+    return u;
+  }
+
+  function countStatus(status: number): void {
+    const key = String(status);
+    figures.statuses[key] = (figures.statuses[key] ?? 0) + 1;
+  }
+
+  /** Raw body chunks, counted as they arrive. */
+  async function* counted(body: Reply['body'], onBytes?: (n: number) => void): AsyncGenerator<Buffer> {
+    for await (const chunk of body as AsyncIterable<Buffer>) {
+      figures.bytes += chunk.length;
+      onBytes?.(chunk.length);
+      yield chunk;
+    }
+  }
+
+  /** Reads a little of a body we do not want (keeps the connection), else drops the connection. */
+  async function discard(body: Reply['body']): Promise<void> {
+    let read = 0;
+    try {
+      for await (const chunk of counted(body)) {
+        read += chunk.length;
+        if (read > DRAIN_LIMIT) break; // leaving the loop destroys the body and its socket
+      }
+    } catch {
+      // The attempt has already failed for a better reason.
+    }
+  }
+
+  function encodingOf(reply: Reply): 'gzip' | 'identity' {
+    const enc = (firstHeader(reply.headers['content-encoding']) ?? '').trim().toLowerCase();
+    if (enc === '' || enc === 'identity') return 'identity';
+    if (enc === 'gzip' || enc === 'x-gzip') return 'gzip';
+    throw new AttemptFailure(`the server sent content-encoding "${enc}", which cars does not decode (it asks for gzip only)`, false);
+  }
+
+  /** The decoded body; errors from the transfer and from gunzip both surface from the iteration. */
+  function decoded(raw: AsyncIterable<Buffer>, encoding: 'gzip' | 'identity'): AsyncIterable<Buffer> {
+    if (encoding === 'identity') return raw;
+    // pipeline destroys every stage on error or early exit, and gunzip fails on a cut-off stream.
+    return pipeline(Readable.from(raw, { objectMode: false }), createGunzip(), () => {});
+  }
+
+  /** One request, following redirects by hand. Runs inside a concurrency slot. */
+  async function send(start: URL): Promise<Reply> {
+    let url = start;
+    const chain = [url.href];
+    for (let hop = 0; ; hop++) {
+      figures.rate_wait_ms += await bucket.take();
+      figures.requests++;
+      let res: Dispatcher.ResponseData;
+      try {
+        res = await agent.request({
+          origin: url.origin,
+          path: url.pathname + url.search,
+          method: 'GET',
+          headers: requestHeaders,
+          headersTimeout: timeoutMs,
+          bodyTimeout: timeoutMs,
+        });
+      } catch (err) {
+        throw classify(err, timeoutMs);
+      }
+      countStatus(res.statusCode);
+      const reply: Reply = { status: res.statusCode, statusText: res.statusText, headers: res.headers, body: res.body, url: url.href };
+      if (!REDIRECT_STATUSES.has(reply.status)) return reply;
+
+      await discard(reply.body);
+      const location = firstHeader(reply.headers.location);
+      if (!location) throw new AttemptFailure(`${statusLine(reply)} without a Location header`, false);
+      let next: URL;
+      try {
+        next = new URL(location, url);
+      } catch {
+        throw new AttemptFailure(`${statusLine(reply)} to an invalid location "${location}"`, false);
+      }
+      if (next.protocol !== 'http:' && next.protocol !== 'https:') {
+        throw new AttemptFailure(`redirected to ${next.href}, which is not an http or https URL`, false);
+      }
+      chain.push(next.href);
+      if (chain.indexOf(next.href) < chain.length - 1) {
+        throw new AttemptFailure(`redirect loop: ${chain.join(' -> ')}`, false);
+      }
+      if (hop + 1 > MAX_REDIRECTS) {
+        throw new AttemptFailure(`more than ${MAX_REDIRECTS} redirects: ${chain.join(' -> ')}`, false);
+      }
+      url = next;
+    }
+  }
+
+  /** Turns a retried status into an attempt failure, after freeing its connection. */
+  async function statusFailure(reply: Reply): Promise<AttemptFailure> {
+    await discard(reply.body);
+    const retryable = RETRY_STATUSES.has(reply.status);
+    const retryAfterMs = retryable ? parseRetryAfter(reply.headers['retry-after'], Date.now()) : undefined;
+    return new AttemptFailure(statusLine(reply), retryable, { retryAfterMs });
+  }
+
+  function remoteFailed(url: string, attempts: number, reason: string, cause?: unknown): CarsError {
+    return new CarsError('REMOTE_FAILED', `GET ${url} failed after ${plural(attempts, 'attempt')}: ${reason}`, { cause });
+  }
+
+  async function withRetries<T>(url: string, attemptOnce: () => Promise<T>): Promise<T> {
+    const attempts = opts.retries + 1;
+    for (let attempt = 1; ; attempt++) {
+      let failure: AttemptFailure;
+      try {
+        return await attemptOnce();
+      } catch (err) {
+        failure = classify(err, timeoutMs);
+      }
+      if (!failure.retryable || attempt >= attempts) {
+        throw remoteFailed(url, attempt, failure.message, failure.cause ?? failure);
+      }
+      const after = failure.retryAfterMs;
+      if (after !== undefined && after > maxRetryAfterMs) {
+        throw remoteFailed(
+          url,
+          attempt,
+          `${failure.message} with Retry-After ${Math.ceil(after / 1000)} s, longer than the ${Math.round(maxRetryAfterMs / 1000)} s cars waits at most`,
+          failure,
+        );
+      }
+      const delay = retryDelay(attempt, after, backoff, random);
+      figures.retries++;
+      log.once(
+        `http-retry:${failure.message}`,
+        `GET ${url}: ${failure.message}; retrying (up to ${plural(opts.retries, 'retry')} per request; the report counts them all)`,
+      );
+      const t0 = performance.now();
+      await sleepAtLeast(delay);
+      figures.backoff_wait_ms += performance.now() - t0;
+    }
+  }
+
+  async function readWhole(reply: Reply): Promise<Buffer> {
+    const encoding = encodingOf(reply);
+    const tooBig = () =>
+      new AttemptFailure(`the response body is larger than the limit of ${formatBytes(maxBodyBytes)} (maxBodyBytes)`, false);
+    const declared = Number(firstHeader(reply.headers['content-length']));
+    if (encoding === 'identity' && declared > maxBodyBytes) {
+      reply.body.destroy();
+      throw tooBig();
+    }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    for await (const chunk of decoded(counted(reply.body), encoding)) {
+      size += chunk.length;
+      if (size > maxBodyBytes) throw tooBig(); // leaving the loop destroys the body
+      chunks.push(chunk);
+    }
+    return Buffer.concat(chunks, size);
+  }
+
+  async function getText(url: string): Promise<TextResponse> {
+    const u = checkUrl(url);
+    return withRetries(url, async () => {
+      const release = await acquire();
+      try {
+        const reply = await send(u);
+        if (!(reply.status >= 200 && reply.status < 300) && reply.status !== 404) throw await statusFailure(reply);
+        const text = (await readWhole(reply)).toString('utf8');
+        return { status: reply.status, headers: reply.headers, text, url: reply.url };
+      } finally {
+        release();
+      }
+    });
+  }
+
+  async function getJson<T = unknown>(url: string): Promise<{ status: number; data: T | undefined; url: string }> {
+    const res = await getText(url);
+    if (res.status === 404) return { status: res.status, data: undefined, url: res.url };
+    try {
+      return { status: res.status, data: JSON.parse(res.text) as T, url: res.url };
+    } catch (err) {
+      throw new CarsError('REMOTE_FAILED', `GET ${url} returned a body that is not JSON: ${(err as Error).message}`, { cause: err });
+    }
+  }
+
+  async function stream(url: string): Promise<StreamResponse> {
+    const u = checkUrl(url);
+    return withRetries(url, async () => {
+      const release = await acquire();
+      let handedOver = false;
+      try {
+        const reply = await send(u);
+        if (!(reply.status >= 200 && reply.status < 300)) throw await statusFailure(reply);
+        const encoding = encodingOf(reply);
+        let received = 0;
+        const raw = counted(reply.body, (n) => (received += n));
+        // Wait for the first byte here, so a failure before it is still retried.
+        let first: IteratorResult<Buffer>;
+        try {
+          first = await raw.next();
+        } catch (err) {
+          throw classify(err, timeoutMs);
+        }
+        async function* rest(): AsyncGenerator<Buffer> {
+          try {
+            if (first.done) return;
+            yield first.value;
+            yield* raw;
+          } finally {
+            await raw.return(undefined);
+          }
+        }
+        async function* body(): AsyncGenerator<Buffer> {
+          try {
+            yield* decoded(rest(), encoding);
+          } catch (err) {
+            throw new CarsError(
+              'REMOTE_FAILED',
+              `GET ${url} failed while streaming its body, after ${received} bytes: ${describe(err, timeoutMs)}`,
+              { cause: err },
+            );
+          } finally {
+            release();
+          }
+        }
+        handedOver = true;
+        return {
+          status: reply.status,
+          contentType: firstHeader(reply.headers['content-type']),
+          url: reply.url,
+          body: body(),
+          bytesSoFar: () => received,
+        };
+      } finally {
+        if (!handedOver) release();
+      }
+    });
+  }
+
+  return {
+    getText,
+    getJson,
+    stream,
+    stats: () => ({
+      ...figures,
+      statuses: { ...figures.statuses },
+      rate_wait_ms: Math.round(figures.rate_wait_ms),
+      backoff_wait_ms: Math.round(figures.backoff_wait_ms),
+    }),
+    async close() {
+      if (closed) return;
+      closed = true;
+      await agent.destroy();
+    },
+  };
+}
