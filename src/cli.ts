@@ -12,7 +12,8 @@ import { execute, type Command as CarsCommand, type RunSpec } from './runner.js'
 import { formatSummary } from './output.js';
 import { writeMetricsFile } from './metrics.js';
 import type { Summary } from './report.js';
-import { delimiter, intIn, numberIn } from './options.js';
+import { delimiter, intIn, numberIn, shard } from './options.js';
+import type { SyncOptions, ExplainOptions, SearchOptions } from './commands/contracts.js';
 import { dbMigrate, dbStartStop, dbStatus, formatStatus, type DbStatus } from './commands/db.js';
 import { importCommand, type ImportOptions } from './commands/import.js';
 
@@ -107,13 +108,6 @@ async function finish(cmd: Command, summary: Summary, human?: string): Promise<v
 async function runWork(cmd: Command, command: string, source: string | null, needsDb: boolean, fn: CarsCommand, record = true, human?: (s: Summary) => string) {
   const summary = await execute(specFor(cmd, command, source, needsDb, record), fn);
   await finish(cmd, summary, human?.(summary));
-}
-
-function notLanded(name: string, issue: number) {
-  return () => {
-    stderr(`cars ${name}: not available yet (issue #${issue} has not landed); see the README for what works today`);
-    process.exitCode = EXIT.usage;
-  };
 }
 
 // ---- the program ----
@@ -246,10 +240,34 @@ program
 program
   .command('sync-prices')
   .description('bring prices in line with a price feed or a per-car price API (for cron)')
-  .option('--feed <url|path>', 'bulk price feed: CSV or NDJSON of vin,price')
+  .option('--feed <url|path>', 'bulk price feed: CSV or NDJSON of vin,price (a path, - or a URL)')
   .option('--api <base-url>', 'per-car price service: GET <base>/cars/<vin>/price')
-  .addHelpText('after', '\nExamples:\n  cars sync-prices --feed https://prices.example.com/today.csv\n  cars sync-prices --api https://prices.example.com --rate 200')
-  .action(notLanded('sync-prices', 5));
+  .option('--dry-run', 'fetch and compare, print counts and the first changes, write nothing')
+  .addOption(new Option('--batch-size <rows>', 'prices per UPDATE').argParser(intIn(1, 100_000)).default(5000))
+  .addOption(new Option('--workers <n>', 'parallel writers, each on its own connection').argParser(intIn(1, 64)).default(2))
+  .addOption(new Option('--max-failure-rate <percent>', 'exit 3 when more than this share of cars failed').argParser(numberIn(0, 100)).default(1.0))
+  .addOption(new Option('--shard <i/n>', 'sync only the cars whose VIN hashes to shard i of n (0-based)').argParser(shard))
+  .addOption(new Option('--condition <condition>', 'with --api: only cars in this condition').choices(['available', 'sold', 'reserved']))
+  .option('--rejects <path>', 'bad feed rows go here (default: $CARS_HOME/rejects/)')
+  .option('--failures <path>', 'cars whose price could not be fetched go here (default: $CARS_HOME/failures/)')
+  .addOption(new Option('--concurrency <n>', 'HTTP requests in flight').argParser(intIn(1, 256)).default(16))
+  .addOption(new Option('--rate <req/s>', 'HTTP requests per second').argParser(numberIn(0.01, 100_000)).default(50))
+  .addOption(new Option('--retries <n>', 'HTTP retries per request').argParser(intIn(0, 100)).default(5))
+  .addOption(new Option('--timeout <ms>', 'HTTP headers and stalled-body timeout').argParser(intIn(1, 3_600_000)).default(5000))
+  .addHelpText(
+    'after',
+    `
+Examples:
+  cars sync-prices --feed https://prices.example.com/today.csv
+  cars sync-prices --feed prices.ndjson --dry-run
+  cars sync-prices --api https://prices.example.com --rate 200 --concurrency 32
+  cars sync-prices --api https://prices.example.com --shard 0/4 --metrics-file /var/lib/node_exporter/cars.prom`,
+  )
+  .action(async (o: SyncOptions, cmd: Command) => {
+    if (!!o.feed === !!o.api) throw new CarsError('USAGE', 'cars sync-prices needs exactly one of --feed <url|path> or --api <base-url>');
+    const { syncPricesCommand } = await import('./commands/sync-prices.js');
+    await runWork(cmd, 'sync-prices', o.feed ?? o.api ?? null, true, syncPricesCommand(o), !o.dryRun);
+  });
 
 program
   .command('explain')
@@ -258,24 +276,30 @@ program
   .option('--check', 'exit 3 when a query misses its budget or scans the whole cars table')
   .option('--no-analyze', 'plan without running')
   .option('--sql <select>', 'explain this read-only query instead')
-  .addHelpText('after', '\nExamples:\n  cars explain\n  cars explain search_by_brand_price --check')
-  .action(notLanded('explain', 6));
+  .addHelpText('after', '\nExamples:\n  cars explain\n  cars explain search_by_brand_price --check\n  cars explain --sql "select * from cars where vin = \'1HGCM82633A004352\'"')
+  .action(async (name: string | undefined, o: ExplainOptions, cmd: Command) => {
+    const { explainCommand } = await import('./commands/explain.js');
+    await runWork(cmd, 'explain', name ?? o.sql ?? null, true, explainCommand(name, o), false);
+  });
 
 program
   .command('search')
   .description('list cars, newest first, with keyset pagination')
-  .option('--brand <brand>')
-  .option('--model <model>')
-  .option('--condition <condition>')
-  .option('--min-price <n>')
-  .option('--max-price <n>')
-  .option('--year-from <n>')
-  .option('--year-to <n>')
-  .option('--limit <n>')
-  .option('--after <cursor>')
-  .option('--format <format>')
-  .addHelpText('after', '\nExamples:\n  cars search --brand Toyota --max-price 20000\n  cars search --format json --limit 100')
-  .action(notLanded('search', 6));
+  .option('--brand <brand>', 'exact brand')
+  .option('--model <model>', 'exact model')
+  .addOption(new Option('--condition <condition>').choices(['available', 'sold', 'reserved']))
+  .addOption(new Option('--min-price <n>').argParser(numberIn(0, 1e10)))
+  .addOption(new Option('--max-price <n>').argParser(numberIn(0, 1e10)))
+  .addOption(new Option('--year-from <n>').argParser(intIn(1886, 3000)))
+  .addOption(new Option('--year-to <n>').argParser(intIn(1886, 3000)))
+  .addOption(new Option('--limit <n>', 'rows per page').argParser(intIn(1, 1000)).default(50))
+  .option('--after <cursor>', 'the "next" cursor of the previous page')
+  .addOption(new Option('--format <format>', 'output on stdout').choices(['table', 'json', 'csv']).default('table'))
+  .addHelpText('after', '\nExamples:\n  cars search --brand Toyota --max-price 20000\n  cars search --format json --limit 100\n  cars search --format json --after <next from the previous page>')
+  .action(async (o: SearchOptions, cmd: Command) => {
+    const { searchCommand } = await import('./commands/search.js');
+    await runWork(cmd, 'search', null, true, searchCommand(o), false);
+  });
 
 async function main() {
   try {

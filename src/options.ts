@@ -26,3 +26,12 @@ export function delimiter(v: string): string {
   if (!d) throw new InvalidArgumentError("Expected ',' or ';' or 'tab'.");
   return d;
 }
+
+/** "i/n": shard i of n, 0 <= i < n. */
+export function shard(v: string): { index: number; count: number } {
+  const m = /^(\d+)\/(\d+)$/.exec(v.trim());
+  const index = m ? Number(m[1]) : NaN;
+  const count = m ? Number(m[2]) : NaN;
+  if (!m || count < 1 || count > 1024 || index >= count) throw new InvalidArgumentError('Expected i/n with 0 <= i < n <= 1024, e.g. 0/4.');
+  return { index, count };
+}

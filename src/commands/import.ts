@@ -30,11 +30,10 @@ export interface ImportOptions {
 export type SourceOpener = (source: string, o: ImportOptions, deps: Deps) => Promise<RecordSource>;
 
 export const openFileSource: SourceOpener = async (source, o, deps) => {
-  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(source)) {
-    throw new CarsError('NOT_IMPLEMENTED', `${source}: importing from URLs has not landed yet (issue #4)`);
-  }
-  if (o.format && o.format !== 'csv') {
-    throw new CarsError('NOT_IMPLEMENTED', `--format ${o.format} for files has not landed yet (issue #4); use csv`);
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(source) || (o.format && o.format !== 'csv')) {
+    // URLs, and NDJSON or paginated JSON from anywhere.
+    const { openRemoteSource } = await import('../sources/remote.js');
+    return openRemoteSource(source, o, deps);
   }
   const input = await openInput(source, deps.stdin as Readable);
   const delimiter = o.delimiter ?? (/\.tsv(\.gz)?$/i.test(source) ? '\t' : ',');
@@ -201,6 +200,7 @@ async function runImport(source: string, o: ImportOptions, deps: Deps, open: Sou
       progress.stop();
       await rejects.close();
       await iterator.return?.(undefined);
+      await src.close?.();
     }
   }
   if (fatal) throw fatal;

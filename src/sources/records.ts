@@ -28,6 +28,8 @@ export interface RecordSource {
   items: AsyncIterable<SourceItem[]>;
   totalBytes: number | undefined;
   bytesRead(): number;
+  /** Releases what the source holds (an HTTP client) and records its figures in the report. */
+  close?(): Promise<void>;
 }
 
 /** CSV from a byte stream: the first non-empty record is the header. */
