@@ -6,6 +6,7 @@ import { isConnectionError } from '../db/pool.js';
 import { openInput } from '../sources/input.js';
 import { csvSource, type RecordSource, type SourceItem } from '../sources/records.js';
 import { CAR_COLUMNS, REQUIRED_COLUMNS, validateCar } from '../import/validate.js';
+import { nextYear } from '../generate.js';
 import { FIELD_SEP, stageRow, writeBatch, type StagedRow } from '../import/writer.js';
 import { RejectsFile, REJECT_COLUMNS, defaultRejectsPath } from '../import/rejects.js';
 import { createProgress } from '../progress.js';
@@ -86,7 +87,7 @@ async function runImport(source: string, o: ImportOptions, deps: Deps, open: Sou
   };
 
   const progress = await createProgress({ enabled: deps.progress.enabled, tty: deps.progress.tty, totalBytes: src.totalBytes, stream: deps.progress.stream, label: 'import' });
-  const maxYear = new Date().getFullYear() + 1;
+  const maxYear = nextYear();
   const workers: Worker[] = Array.from({ length: o.dryRun ? 0 : o.workers }, () => ({ filling: [], busy: undefined, writing: 0 }));
   // At most (workers + 1) batches of rows in memory, filling and being written together.
   const budget = (workers.length + 1) * o.batchSize;

