@@ -8,6 +8,7 @@ import postgres from 'postgres';
 import type { Sql } from '../db/pool.js';
 import { isConnectionError } from '../db/pool.js';
 import { namedQuery } from '../db/queries.js';
+import { inTransaction } from '../db/transaction.js';
 import { chunked, copyLine } from './copy-text.js';
 import type { CarRow } from './validate.js';
 
@@ -50,16 +51,24 @@ function* lines(rows: StagedRow[]) {
 
 async function mergeOnce(sql: Sql, rows: StagedRow[]): Promise<Omit<BatchResult, 'refused'>> {
   const merge = namedQuery('import_merge').text;
-  return sql.begin(async (tx) => {
-    await tx.unsafe(STAGING);
-    const writable = await tx`copy cars_staging (${tx(COPY_COLUMNS)}) from stdin`.writable();
-    await pipeline(Readable.from(chunked(lines(rows))), writable);
-    const [r] = await tx.unsafe(merge);
+  return inTransaction(sql, async (c) => {
+    await c.unsafe(STAGING);
+    const writable = await c`copy cars_staging (${c(COPY_COLUMNS)}) from stdin`.writable();
+    // When the connection dies mid-COPY, the stream errors again while being destroyed, after
+    // pipeline() stopped listening: without a listener that late 'error' would crash the process.
+    writable.on('error', () => {});
+    await pipeline(Readable.from(chunked(lines(rows))), writable).catch((e) => {
+      // The staging table takes any text, so a failed COPY is a connection that went away
+      // (the stream reports it as a premature close, or worse).
+      if (e instanceof postgres.PostgresError) throw e;
+      throw Object.assign(new Error(`connection lost during COPY: ${e?.message ?? e}`, { cause: e }), { code: 'CONNECTION_CLOSED' });
+    });
+    const [r] = await c.unsafe(merge);
     const distinct = Number(r.distinct_rows);
     const inserted = Number(r.inserted);
     const updated = Number(r.updated);
     return { inserted, updated, unchanged: distinct - inserted - updated, superseded: rows.length - distinct };
-  }) as Promise<Omit<BatchResult, 'refused'>>;
+  });
 }
 
 /** Writes a batch; connection errors are thrown (the caller retries), refusals are isolated. */

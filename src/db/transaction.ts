@@ -1,0 +1,28 @@
+// One transaction on a reserved connection, safe when the connection dies under it.
+//
+// Not sql.begin(): when its connection dies, sql.begin() sends ROLLBACK on it, and a reserved
+// connection released after it closed goes back to the pool as open; either way postgres.js
+// 3.4.9 later writes to the closed socket from a timer and crashes the process (TypeError:
+// Cannot read properties of null (reading 'write')). Here a dead connection gets neither.
+import postgres from 'postgres';
+import { isConnectionError, type Sql } from './pool.js';
+
+export type Tx = postgres.ReservedSql<Record<string, never>>;
+
+export async function inTransaction<T>(sql: Sql, fn: (tx: Tx) => Promise<T>): Promise<T> {
+  const c = (await sql.reserve()) as unknown as Tx;
+  let alive = true;
+  try {
+    await c`begin`;
+    const result = await fn(c);
+    await c`commit`;
+    return result;
+  } catch (e) {
+    // Only a statement the server refused leaves a live connection (in a failed transaction).
+    alive = e instanceof postgres.PostgresError && !isConnectionError(e);
+    if (alive) await c`rollback`.catch(() => (alive = false));
+    throw e;
+  } finally {
+    if (alive) c.release();
+  }
+}

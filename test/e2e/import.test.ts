@@ -1,0 +1,323 @@
+// cars import through the real binary, against a real PostgreSQL (18, and 15 when it answers).
+import fs from 'node:fs';
+import path from 'node:path';
+import net from 'node:net';
+import zlib from 'node:zlib';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { cars, ROOT, tempDir } from '../support/cli.js';
+import { connect, freshDatabase, servers, type Server } from '../support/db.js';
+import { CsvSplitter } from '../../src/sources/csv-records.js';
+
+const fixture = (f: string) => path.join(ROOT, 'fixtures', f);
+const tmp = tempDir('cars-import-');
+afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
+
+/** Reads a CSV file into objects keyed by its header. */
+function readCsv(file: string): Array<Record<string, string>> {
+  const s = new CsvSplitter(',');
+  const items = s.end(s.push(fs.readFileSync(file, 'utf8')));
+  const [head, ...rest] = items.map((i) => (i.kind === 'record' ? i.fields : []));
+  return rest.map((f) => Object.fromEntries(head.map((h, i) => [h, f[i]])));
+}
+
+function summary(r: { stdout: string; stderr: string }) {
+  try {
+    return JSON.parse(r.stdout);
+  } catch {
+    throw new Error(`no JSON summary on stdout:\n${r.stdout}\n--- stderr:\n${r.stderr}`);
+  }
+}
+
+/** Rows in cars, or -1 before the migrations made the table. */
+async function carCount(sql: ReturnType<typeof connect>): Promise<number> {
+  try {
+    return (await sql`select count(*)::int as n from cars`)[0].n;
+  } catch {
+    return -1;
+  }
+}
+
+function expectBalanced(rows: Record<string, number>) {
+  expect(rows.read).toBe(rows.inserted + rows.updated + rows.unchanged + rows.rejected + rows.superseded);
+}
+
+describe.each(servers())('import on $name', (server: Server) => {
+  let url: string;
+  let drop: () => Promise<void>;
+  let sql: ReturnType<typeof connect>;
+  beforeAll(async () => {
+    ({ url, drop } = await freshDatabase(server));
+    sql = connect(url);
+  });
+  afterAll(async () => {
+    await sql.end({ timeout: 5 });
+    await drop();
+  });
+  const run = (args: string[], input?: string | Buffer) => cars(args, { env: { DATABASE_URL: url, CARS_HOME: tmp }, input });
+
+  it('loads the quickstart file, rejects its 7 bad rows with line and reason, and re-imports as unchanged', async () => {
+    const rejects = path.join(tmp, `${server.name}-cars-rejects.csv`);
+    const r = await run(['import', fixture('cars.csv'), '--json', '--rejects', rejects]);
+    expect(r.code, r.stderr).toBe(0);
+    const s = summary(r);
+    expect(s.rows).toEqual({ read: 1007, inserted: 1000, updated: 0, unchanged: 0, rejected: 7, superseded: 0 });
+    expect(s.status).toBe('ok');
+    expect(s.rejects_file).toBe(rejects);
+    const rej = readCsv(rejects);
+    expect(rej.map((x) => Number(x.line))).toEqual([58, 201, 347, 502, 655, 811, 964]);
+    expect(rej[3].error).toMatch(/currency sign/);
+    expect(rej[3].price).toBe('$13,950'); // the original value, as written
+    expect(Number((await sql`select count(*) from cars`)[0].count)).toBe(1000);
+    const again = summary(await run(['import', fixture('cars.csv'), '--json', '--rejects', rejects + '.2']));
+    expect(again.rows).toMatchObject({ read: 1007, inserted: 0, updated: 0, unchanged: 1000, rejected: 7 });
+    // A run row records each import.
+    const [runRow] = await sql`select command, status, counts, peak_rss_mb from runs where id = ${again.run_id}`;
+    expect(runRow).toMatchObject({ command: 'import', status: 'ok' });
+    expect(runRow.counts.unchanged).toBe(1000);
+    expect(Number(runRow.peak_rss_mb)).toBeGreaterThan(0);
+  });
+
+  it('the rejects file imports again as it is, and once fixed loads', async () => {
+    const rejects = path.join(tmp, `${server.name}-bad-values-rejects.csv`);
+    const first = summary(await run(['import', fixture('quirks/bad-values.csv'), '--json', '--rejects', rejects]));
+    expect(first.rows).toMatchObject({ read: 10, rejected: 8 });
+    // As it is: the same 8 rejects, no complaint about its extra columns.
+    const again = await run(['import', rejects, '--json', '--rejects', rejects + '.again']);
+    expect(again.code).toBe(0);
+    expect(again.stderr).not.toMatch(/ignoring column/);
+    expect(summary(again).rows).toMatchObject({ read: 8, rejected: 8, inserted: 0 });
+    // Fixed: the operator corrects the year on the 1700 row.
+    const rows = readCsv(rejects);
+    const text = fs.readFileSync(rejects, 'utf8').replace(/,1700,/, ',2001,');
+    const fixed = path.join(tmp, `${server.name}-fixed.csv`);
+    fs.writeFileSync(fixed, text);
+    const third = summary(await run(['import', fixed, '--json', '--rejects', fixed + '.rej']));
+    expect(third.rows).toMatchObject({ read: 8, inserted: 1, rejected: 7 });
+    const vin1700 = rows.find((x) => x.year === '1700')!.vin.toUpperCase();
+    expect((await sql`select year from cars where vin = ${vin1700}`)[0].year).toBe(2001);
+  });
+
+  it.each([
+    ['quirks/bom-crlf.csv', [], { read: 5, inserted: 5, rejected: 0 }],
+    ['quirks/semicolon.csv', ['--delimiter', ';'], { read: 5, inserted: 5, rejected: 0 }],
+    ['quirks/tab.tsv', [], { read: 5, inserted: 5, rejected: 0 }],
+    ['quirks/reordered.csv', [], { read: 5, inserted: 5, rejected: 0 }],
+    ['quirks/quoted.csv', [], { read: 6, inserted: 6, rejected: 0 }],
+    ['quirks/malformed.csv', [], { read: 10, inserted: 6, rejected: 4 }],
+    ['quirks/duplicates.csv', [], { read: 5, inserted: 3, superseded: 2, rejected: 0 }],
+    ['quirks/sql-text.csv', [], { read: 3, inserted: 3, rejected: 0 }],
+  ] as Array<[string, string[], Record<string, number>]>)('%s %j', async (file, args, expected) => {
+    const rejects = path.join(tmp, `${server.name}-${path.basename(file)}.rej.csv`);
+    const r = await run(['import', fixture(file), '--json', '--rejects', rejects, ...args]);
+    expect(r.code, r.stderr).toBe(0);
+    const s = summary(r);
+    expect(s.rows).toMatchObject(expected);
+    expectBalanced(s.rows);
+    if (file.endsWith('reordered.csv')) expect(r.stderr).toMatch(/ignoring column dealer_note/);
+    if (file.endsWith('malformed.csv')) {
+      const rej = readCsv(rejects);
+      expect(rej.map((x) => Number(x.line))).toEqual([4, 6, 8, 9]);
+      expect(rej[1].error).toMatch(/malformed CSV/);
+      expect(rej[1].raw).toBe(fs.readFileSync(fixture(file), 'utf8').split('\n')[5]); // physical line 6, as written
+      // Line 7, right after the unclosed quote, was not swallowed.
+      expect(s.rows.inserted).toBe(6);
+    }
+  });
+
+  it('keeps the later row of a VIN, and stores SQL-looking text and COPY escapes verbatim', async () => {
+    const [car] = await sql`select price::text, mileage from cars where vin = 'WAUKAD6T1F04FPWX4'`;
+    expect(car).toEqual({ price: '23456.78', mileage: 41350 });
+    const models = (await sql`select model from cars where model like '%DROP TABLE%' or model like '%DELETE FROM%' order by model`).map((r) => r.model);
+    expect(models).toEqual(["'; DROP TABLE cars; --", "Robert'); DROP TABLE cars;--", 'Robert"); DELETE FROM cars;--'].sort());
+    const wanted = ['\\N', 'C:\\temp', 'C:\\new\\table\\N'];
+    const colors = (await sql`select color from cars where color = any(${wanted}) order by color`).map((r) => r.color);
+    expect(colors.sort()).toEqual([...wanted].sort());
+    const quoted = await sql`select color from cars where model = ${'Model 3\nLong Range'}`;
+    expect(quoted).toHaveLength(1);
+    expect(quoted[0].color).toBeNull();
+  });
+
+  it('a missing required column stops with exit 2 before anything is written', async () => {
+    const before = Number((await sql`select count(*) from cars`)[0].count);
+    const r = await run(['import', fixture('quirks/missing-column.csv')]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/missing-column\.csv: line 1: missing required column price/);
+    expect(r.stderr).not.toMatch(/\n\s+at /);
+    expect(Number((await sql`select count(*) from cars`)[0].count)).toBe(before);
+  });
+
+  it('reads gzip files and stdin', async () => {
+    const gz = path.join(tmp, `${server.name}-gen.csv.gz`);
+    const gen = await cars(['generate', '3000', '--seed', '11']);
+    fs.writeFileSync(gz, zlib.gzipSync(gen.stdout));
+    const a = summary(await run(['import', gz, '--json']));
+    expect(a.rows).toMatchObject({ read: 3000, inserted: 3000 });
+    const b = summary(await run(['import', '-', '--json'], gen.stdout));
+    expect(b.rows).toMatchObject({ read: 3000, unchanged: 3000 });
+    expect(b.source).toBe('-');
+  });
+
+  it('--dry-run validates everything and writes nothing', async () => {
+    const before = await sql`select count(*)::int as cars, (select count(*)::int from runs) as runs from cars`;
+    const gen = await cars(['generate', '500', '--seed', '12', '--bad-rate', '0.1']);
+    const r = await run(['import', '-', '--dry-run', '--json', '--rejects', path.join(tmp, 'dry.csv')], gen.stdout);
+    expect(r.code).toBe(0);
+    const s = summary(r);
+    expect(s.rows.read).toBe(500);
+    expect(s.rows.valid + s.rows.rejected).toBe(500);
+    expect(s.rows.rejected).toBeGreaterThan(20);
+    expect(s.rows.inserted).toBe(0);
+    const after = await sql`select count(*)::int as cars, (select count(*)::int from runs) as runs from cars`;
+    expect(after).toEqual(before);
+  });
+
+  it('--max-rejects stops with exit 3 and a threshold status', async () => {
+    const gen = await cars(['generate', '2000', '--seed', '13', '--bad-rate', '0.2']);
+    const r = await run(['import', '-', '--max-rejects', '10', '--json', '--batch-size', '100', '--rejects', path.join(tmp, 'max.csv')], gen.stdout);
+    expect(r.code).toBe(3);
+    const s = summary(r);
+    expect(s.status).toBe('threshold');
+    expect(s.rows.rejected).toBeGreaterThan(10);
+    expect(s.rows.read).toBeLessThan(2000);
+    expectBalanced(s.rows);
+    expect(r.stderr).toMatch(/--max-rejects 10/);
+  });
+
+  it('isolates the rows the database refuses and still loads the rest of the batch', async () => {
+    await sql`alter table cars add constraint test_no_refused check (model <> 'Refused')`;
+    try {
+      const gen = (await cars(['generate', '300', '--seed', '14'])).stdout.split('\n');
+      // Rows 10, 150 and 290 get a model the validator accepts and the table refuses.
+      const lines = gen.map((l, i) => ([10, 150, 290].includes(i) ? l.replace(/^([^,]+),([^,]+),("[^"]*"|[^,]*),/, '$1,$2,Refused,') : l));
+      const rejects = path.join(tmp, `${server.name}-refused.csv`);
+      const r = await run(['import', '-', '--json', '--rejects', rejects], lines.join('\n'));
+      expect(r.code, r.stderr).toBe(0);
+      const s = summary(r);
+      expect(s.rows).toMatchObject({ read: 300, inserted: 297, rejected: 3 });
+      const rej = readCsv(rejects);
+      expect(rej.map((x) => Number(x.line))).toEqual([11, 151, 291]);
+      expect(rej[0].error).toMatch(/refused by the database.*test_no_refused/);
+    } finally {
+      await sql`alter table cars drop constraint test_no_refused`;
+    }
+  });
+});
+
+describe('import faults (pg18)', () => {
+  const server = servers()[0];
+  let big: string;
+  beforeAll(async () => {
+    big = path.join(tmp, 'big.csv');
+    const gen = await cars(['generate', '150000', '--seed', '21']);
+    fs.writeFileSync(big, gen.stdout);
+  });
+
+  it('SIGINT mid-import finishes the batch in flight, reports, exits 130; running again finishes the job', async () => {
+    const db = await freshDatabase(server);
+    const sql = connect(db.url);
+    try {
+      const env = { DATABASE_URL: db.url, CARS_HOME: tmp };
+      const r = await cars(['import', big, '--json', '--batch-size', '2000'], {
+        env,
+        onSpawn: (child) => {
+          const t = setInterval(async () => {
+            const n = await carCount(sql);
+            if (n > 0) {
+              clearInterval(t);
+              child.kill('SIGINT');
+            }
+          }, 50);
+        },
+      });
+      expect(r.code).toBe(130);
+      const s = summary(r);
+      expect(s.status).toBe('interrupted');
+      expect(s.rows.read).toBeLessThan(150000);
+      expectBalanced(s.rows);
+      const [{ n }] = await sql`select count(*)::int as n from cars`;
+      expect(n).toBe(s.rows.inserted); // what it says it committed is there, nothing more
+      const again = summary(await cars(['import', big, '--json'], { env }));
+      expect(again.rows.inserted).toBe(150000 - n);
+      expect(again.rows.unchanged).toBe(n);
+      expect((await sql`select count(*)::int as n from cars`)[0].n).toBe(150000);
+    } finally {
+      await sql.end({ timeout: 5 });
+      await db.drop();
+    }
+  });
+
+  it('a killed connection is retried once on a new one and the import completes exactly', async () => {
+    const db = await freshDatabase(server);
+    const sql = connect(db.url);
+    try {
+      const name = new URL(db.url).pathname.slice(1);
+      let killed = 0;
+      const r = await cars(['import', big, '--json', '--batch-size', '2000'], {
+        env: { DATABASE_URL: db.url, CARS_HOME: tmp },
+        onSpawn: () => {
+          const t = setInterval(async () => {
+            const n = await carCount(sql);
+            if (n > 20000) {
+              clearInterval(t);
+              const k = await sql`select pg_terminate_backend(pid) as ok from pg_stat_activity where datname = ${name} and application_name = 'cars' and state <> 'idle'`;
+              killed = k.length;
+            }
+          }, 50);
+        },
+      });
+      expect(r.code, r.stderr).toBe(0);
+      expect(killed).toBeGreaterThan(0);
+      expect(r.stderr).toMatch(/connection lost.*retrying the batch once/);
+      const s = summary(r);
+      expect(s.rows.read).toBe(150000);
+      expectBalanced(s.rows);
+      expect((await sql`select count(*)::int as n from cars`)[0].n).toBe(150000);
+    } finally {
+      await sql.end({ timeout: 5 });
+      await db.drop();
+    }
+  });
+
+  it('a server that stays away ends the run with exit 5 and the number of rows committed', async () => {
+    const db = await freshDatabase(server);
+    const sql = connect(db.url);
+    const target = new URL(db.url);
+    // A TCP proxy in front of the server, which the test pulls away mid-import.
+    const sockets = new Set<net.Socket>();
+    const proxy = net.createServer((c) => {
+      const up = net.connect(Number(target.port), target.hostname);
+      sockets.add(c).add(up);
+      c.pipe(up).pipe(c);
+      c.on('error', () => up.destroy());
+      up.on('error', () => c.destroy());
+    });
+    await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', r));
+    const via = new URL(db.url);
+    via.port = String((proxy.address() as net.AddressInfo).port);
+    try {
+      const r = await cars(['import', big, '--json', '--batch-size', '2000'], {
+        env: { DATABASE_URL: via.toString(), CARS_HOME: tmp },
+        onSpawn: () => {
+          const t = setInterval(async () => {
+            const n = await carCount(sql);
+            if (n > 10000) {
+              clearInterval(t);
+              proxy.close();
+              for (const s of sockets) s.destroy();
+            }
+          }, 50);
+        },
+      });
+      expect(r.code, r.stderr).toBe(5);
+      expect(r.stderr).toMatch(/(\d+) rows were committed before it; run the same command again/);
+      expect(r.stderr).not.toContain(target.password);
+      const committed = Number(/(\d+) rows were committed/.exec(r.stderr)![1]);
+      const [{ n }] = await sql`select count(*)::int as n from cars`;
+      expect(n).toBe(committed);
+    } finally {
+      proxy.close();
+      await sql.end({ timeout: 5 });
+      await db.drop();
+    }
+  });
+});
