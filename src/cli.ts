@@ -90,11 +90,16 @@ function specFor(cmd: Command, command: string, source: string | null, needsDb: 
 /** Prints a summary (human on stderr, or JSON on stdout), writes metrics, sets the exit code. */
 async function finish(cmd: Command, summary: Summary, human?: string): Promise<void> {
   const g = cmd.optsWithGlobals() as GlobalOpts;
+  // A run that failed before doing anything gets just its error line, not a report of zeros.
+  const didWork = Object.values(summary.rows).some((n) => n > 0);
   if (g.json) process.stdout.write(JSON.stringify(summary) + '\n');
-  else if (!g.quiet) stderr(human ?? formatSummary(summary));
+  else if (!g.quiet && (summary.status !== 'failed' || didWork)) stderr(human ?? formatSummary(summary));
   if (summary.error) {
-    if (summary.error.code === 'INTERNAL') stderr(`cars: unexpected failure: ${summary.error.message}`);
-    else stderr(`cars: error: ${summary.error.message}\n  what to do: ${new CarsError(summary.error.code as never, '').hint}`);
+    const { code, message } = summary.error;
+    if (code === 'INTERNAL') stderr(`cars: unexpected failure: ${message}`);
+    // Database messages already say what to check, in one line.
+    else if (code.startsWith('DB_')) stderr(`cars: error: ${message}`);
+    else stderr(`cars: error: ${message}\n  what to do: ${new CarsError(code as never, '').hint}`);
   }
   if (g.metricsFile) {
     await writeMetricsFile(g.metricsFile, summary).catch((e) => {

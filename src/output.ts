@@ -30,6 +30,5 @@ export function formatSummary(s: Summary): string {
   }
   const m = s.memory;
   lines.push(`  memory: rss start ${mb(m.rss_start_mb)}, peak ${mb(m.rss_peak_mb)}, end ${mb(m.rss_end_mb)} (peak ${signed(m.rss_peak_mb - m.rss_start_mb)}, end ${signed(m.rss_end_mb - m.rss_start_mb)})`);
-  if (s.error) lines.push(`  error: ${s.error.message}`);
   return lines.join('\n');
 }
