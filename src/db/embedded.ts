@@ -258,6 +258,8 @@ export class EmbeddedServer {
 
   private async initialise(): Promise<void> {
     const { dataDir, socketDir } = this.layout;
+    // The folders above must stay enterable by the server's own user: 0755, the data 0700.
+    await fsp.mkdir(path.dirname(dataDir), { recursive: true, mode: 0o755 });
     await fsp.mkdir(dataDir, { recursive: true, mode: 0o700 });
     if (socketDir !== dataDir) await fsp.mkdir(socketDir, { recursive: true, mode: 0o700 });
     if (this.ids) {

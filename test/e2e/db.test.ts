@@ -131,6 +131,24 @@ describe('embedded PostgreSQL', () => {
   });
 });
 
+describe.runIf(process.getuid?.() === 0)('as root', () => {
+  it('a CARS_HOME the postgres user cannot enter moves the data to /var/lib/cars, said once on stderr', async () => {
+    const h = fs.mkdtempSync('/tmp/cars-private-'); // 0700: postgres cannot enter it
+    try {
+      const r = await cars(['db', 'status'], { env: { CARS_HOME: h } });
+      expect(r.code, r.stderr).toBe(0);
+      const notes = r.stderr.split('\n').filter((l) => l.startsWith('note:'));
+      expect(notes).toHaveLength(1);
+      const dir = /lives in (\/var\/lib\/cars\/pg-[0-9a-f]{8})/.exec(notes[0])![1];
+      expect(r.stderr).toContain(`data directory:  ${dir}`);
+      expect(fs.existsSync(path.join(dir, 'PG_VERSION'))).toBe(true);
+      fs.rmSync(dir, { recursive: true, force: true });
+    } finally {
+      fs.rmSync(h, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('DATABASE_URL', () => {
   it('refused connection: exit 5, one line naming the redacted target, no password', async () => {
     const url = 'postgres://alice:s3cr3t-pw@127.0.0.1:1/cars';
