@@ -2,15 +2,23 @@
 -- budget_ms: 500
 -- index: cars_vin_key
 -- The import merge: one batch from the all-text staging table into cars. The later row of a VIN
--- wins (highest ord); rows equal to what is stored are left alone and counted as unchanged.
+-- wins (highest ord). Rows equal to what is stored are filtered out before the INSERT, so a
+-- re-import of unchanged data neither locks nor rewrites a row; they count as unchanged.
 with staged as (
   select distinct on (vin) vin, brand, model, year::integer as year, price::numeric(12,2) as price,
          mileage::integer as mileage, condition, color, listed_at::timestamptz as listed_at
   from cars_staging
   order by vin, ord desc
+), changed as (
+  select s.* from staged s
+  left join cars c on c.vin = s.vin
+  where c.vin is null
+     or (c.brand, c.model, c.year, c.price, c.mileage, c.condition, c.color, c.listed_at)
+        is distinct from
+        (s.brand, s.model, s.year, s.price, s.mileage, s.condition, s.color, s.listed_at)
 ), merged as (
   insert into cars as c (vin, brand, model, year, price, mileage, condition, color, listed_at)
-  select vin, brand, model, year, price, mileage, condition, color, listed_at from staged
+  select vin, brand, model, year, price, mileage, condition, color, listed_at from changed
   on conflict (vin) do update set
     brand = excluded.brand, model = excluded.model, year = excluded.year, price = excluded.price,
     mileage = excluded.mileage, condition = excluded.condition, color = excluded.color,

@@ -53,14 +53,17 @@ async function mergeOnce(sql: Sql, rows: StagedRow[]): Promise<Omit<BatchResult,
   const merge = namedQuery('import_merge').text;
   return inTransaction(sql, async (c) => {
     await c.unsafe(STAGING);
-    const writable = await c`copy cars_staging (${c(COPY_COLUMNS)}) from stdin`.writable();
+    const copy = c`copy cars_staging (${c(COPY_COLUMNS)}) from stdin`;
+    const writable = await copy.writable();
     // When the connection dies mid-COPY, the stream errors again while being destroyed, after
     // pipeline() stopped listening: without a listener that late 'error' would crash the process.
     writable.on('error', () => {});
-    await pipeline(Readable.from(chunked(lines(rows))), writable).catch((e) => {
+    // The query itself rejects when the connection closes, even where the stream's write
+    // callbacks never come back (pipeline would then wait forever).
+    await Promise.all([pipeline(Readable.from(chunked(lines(rows))), writable), copy]).catch((e) => {
       // The staging table takes any text, so a failed COPY is a connection that went away
       // (the stream reports it as a premature close, or worse).
-      if (e instanceof postgres.PostgresError) throw e;
+      if (e instanceof postgres.PostgresError || isConnectionError(e)) throw e;
       throw Object.assign(new Error(`connection lost during COPY: ${e?.message ?? e}`, { cause: e }), { code: 'CONNECTION_CLOSED' });
     });
     const [r] = await c.unsafe(merge);

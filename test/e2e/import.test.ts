@@ -244,7 +244,7 @@ describe('import faults (pg18)', () => {
       await sql.end({ timeout: 5 });
       await db.drop();
     }
-  });
+  }, 120_000);
 
   it('a killed connection is retried once on a new one and the import completes exactly', async () => {
     const db = await freshDatabase(server);
@@ -276,7 +276,7 @@ describe('import faults (pg18)', () => {
       await sql.end({ timeout: 5 });
       await db.drop();
     }
-  });
+  }, 120_000);
 
   it('a server that stays away ends the run with exit 5 and the number of rows committed', async () => {
     const db = await freshDatabase(server);
@@ -319,5 +319,5 @@ describe('import faults (pg18)', () => {
       await sql.end({ timeout: 5 });
       await db.drop();
     }
-  });
+  }, 120_000);
 });
