@@ -84,6 +84,7 @@ function specFor(cmd: Command, command: string, source: string | null, needsDb: 
     progress: { enabled: !g.quiet && g.progress !== false, tty: !!process.stderr.isTTY, stream: process.stderr },
     stdout: process.stdout,
     stdin: process.stdin,
+    json: !!g.json,
   };
 }
 

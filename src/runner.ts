@@ -19,6 +19,8 @@ export interface Deps {
   progress: { enabled: boolean; tty: boolean; stream: NodeJS.WritableStream };
   stdout: NodeJS.WritableStream;
   stdin: NodeJS.ReadableStream;
+  /** --json: stdout carries only the summary object, so commands write no data there. */
+  json: boolean;
 }
 
 export interface Outcome {
@@ -41,6 +43,7 @@ export interface RunSpec {
   progress: Deps['progress'];
   stdout: NodeJS.WritableStream;
   stdin: NodeJS.ReadableStream;
+  json: boolean;
 }
 
 export async function execute(spec: RunSpec, fn: Command): Promise<Summary> {
@@ -56,7 +59,7 @@ export async function execute(spec: RunSpec, fn: Command): Promise<Summary> {
         throw databaseError(e, db!.target);
       });
     }
-    const out = await fn({ log: spec.log, report, signal: spec.signal, db: db as Database, home: spec.home, progress: spec.progress, stdout: spec.stdout, stdin: spec.stdin });
+    const out = await fn({ log: spec.log, report, signal: spec.signal, db: db as Database, home: spec.home, progress: spec.progress, stdout: spec.stdout, stdin: spec.stdin, json: spec.json });
     if (out?.status) status = out.status;
     error = out?.error;
   } catch (e) {
