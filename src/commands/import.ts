@@ -31,8 +31,8 @@ export interface ImportOptions {
 export type SourceOpener = (source: string, o: ImportOptions, deps: Deps) => Promise<RecordSource>;
 
 export const openFileSource: SourceOpener = async (source, o, deps) => {
-  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(source) || (o.format && o.format !== 'csv')) {
-    // URLs, and NDJSON or paginated JSON from anywhere.
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(source) || (o.format && o.format !== 'csv') || (!o.format && /\.(ndjson|jsonl|json)(\.gz)?$/i.test(source))) {
+    // URLs, and NDJSON or paginated JSON from anywhere (by --format or by the file's extension).
     const { openRemoteSource } = await import('../sources/remote.js');
     return openRemoteSource(source, o, deps);
   }
@@ -72,6 +72,7 @@ async function runImport(source: string, o: ImportOptions, deps: Deps, open: Sou
   for (const c of CAR_COLUMNS) index.set(c, lower.indexOf(c));
   const missing = REQUIRED_COLUMNS.filter((c) => index.get(c)! < 0);
   if (missing.length) {
+    await src.close?.(); // a URL's connection and HTTP figures
     throw new CarsError('INPUT_HEADER', `${src.name}: line 1: missing required column${missing.length > 1 ? 's' : ''} ${missing.join(', ')} (found: ${columns.join(', ') || 'none'})`);
   }
   const known = new Set<string>([...CAR_COLUMNS, ...REJECT_COLUMNS]);
@@ -137,6 +138,7 @@ async function runImport(source: string, o: ImportOptions, deps: Deps, open: Sou
   };
 
   let ord = 0;
+  let remoteFailure: CarsError | undefined;
   const iterator = src.items[Symbol.asyncIterator]();
   try {
     for (;;) {
@@ -189,6 +191,11 @@ async function runImport(source: string, o: ImportOptions, deps: Deps, open: Sou
         break;
       }
     }
+  } catch (e) {
+    // A feed that broke: the rows read before it are still written (below), then it is reported
+    // with the count of rows committed, so the operator knows that running again finishes the job.
+    if (!(e instanceof CarsError && e.code === 'REMOTE_FAILED')) throw e;
+    remoteFailure = e;
   } finally {
     // Rows already read are written, so that every record read has its outcome.
     const t0 = performance.now();
@@ -205,6 +212,9 @@ async function runImport(source: string, o: ImportOptions, deps: Deps, open: Sou
     }
   }
   if (fatal) throw fatal;
+  if (remoteFailure) {
+    throw new CarsError('REMOTE_FAILED', `${remoteFailure.message}; ${committedRows} rows were committed before it; run the same command again to finish`, { cause: remoteFailure });
+  }
 
   if (!o.dryRun && rows.inserted + rows.updated > 0) await report.phase('analyze', () => analyzeIfNeeded(sql!, rows.inserted + rows.updated));
 

@@ -54,6 +54,8 @@ export interface StreamResponse {
   body: AsyncIterable<Buffer>;
   /** Bytes received so far on the wire (before gunzip), for progress against Content-Length. */
   bytesSoFar(): number;
+  /** The final response's headers (Content-Length for progress). */
+  headers: ResponseHeaders;
 }
 
 export interface HttpClient {
@@ -471,6 +473,7 @@ export function createHttpClient(opts: HttpOptions, log: Logger): HttpClient {
         return {
           status: reply.status,
           contentType: firstHeader(reply.headers['content-type']),
+          headers: reply.headers,
           url: reply.url,
           body: body(),
           bytesSoFar: () => received,

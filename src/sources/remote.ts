@@ -1,9 +1,333 @@
-// Placeholder until issue #4 lands.
+// `cars import <url>` and `--format ndjson|json`: a URL (CSV, NDJSON or a paginated JSON API) or a
+// file / stdin in NDJSON or page form, as a RecordSource. One HTTP client per run; when the source
+// closes, its figures go into the run report and the client is closed.
+import fs from 'node:fs';
+import path from 'node:path';
+import { pipeline, Readable } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { createGunzip } from 'node:zlib';
 import { CarsError } from '../errors.js';
+import { retryDelay } from '../http/backoff.js';
+import { createHttpClient, type HttpClient, type ResponseHeaders, type StreamResponse } from '../http/client.js';
 import type { ImportOptions } from '../commands/import.js';
+import { CAR_COLUMNS } from '../import/validate.js';
+import type { HttpFigures } from '../report.js';
 import type { Deps } from '../runner.js';
-import type { RecordSource } from './records.js';
+import { detectFormat, formatFromPath, type Detected } from './feed-format.js';
+import { openInput, type Input } from './input.js';
+import { pageItems, parsePage, type Page } from './json-pages.js';
+import { ndjsonSource } from './ndjson.js';
+import { csvSource, type RecordSource } from './records.js';
 
-export async function openRemoteSource(source: string, _o: ImportOptions, _deps: Deps): Promise<RecordSource> {
-  throw new CarsError('NOT_IMPLEMENTED', `${source}: importing from URLs and --format ndjson/json have not landed yet (issue #4)`);
+const MiB = 1024 * 1024;
+/**
+ * A page is held whole (twice, with the prefetched one) and parsed: 8 MiB keeps that inside the
+ * heap `bin/cars` runs with. Real APIs send far smaller pages.
+ */
+export const MAX_PAGE_BYTES = 8 * MiB;
+/** The backoff between fetches of a page whose body was not JSON (as the HTTP client's own). */
+const PAGE_BACKOFF = { baseMs: 250, capMs: 30_000 };
+/** Unknown keys are named in a warning up to this many; then once more, without names. */
+const MAX_KEY_WARNINGS = 10;
+
+let version: string | undefined;
+function userAgent(): string {
+  version ??= (JSON.parse(fs.readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+  return `cars/${version}`;
+}
+
+function isUrl(source: string): boolean {
+  return /^[a-z][a-z0-9+.-]*:\/\//i.test(source);
+}
+
+function plural(n: number, word: string): string {
+  return `${n} ${word}${n === 1 ? '' : 's'}`;
+}
+
+function firstHeader(v: string | string[] | undefined): string | undefined {
+  return Array.isArray(v) ? v[0] : v;
+}
+
+function remoteFailed(message: string, cause?: unknown): CarsError {
+  return new CarsError('REMOTE_FAILED', message, cause === undefined ? undefined : { cause });
+}
+
+/** What a run's fetching shares: the HTTP client (made on first use), figures, warnings. */
+class Feed {
+  private client: HttpClient | undefined;
+  private closed = false;
+  /** Fetches of a page repeated here because its body was not JSON (the client counts the rest). */
+  private pageRetries = 0;
+  private pageBackoffMs = 0;
+  private localBytes = 0;
+  private readonly warnedKeys = new Set<string>();
+
+  constructor(
+    private readonly o: ImportOptions,
+    private readonly deps: Deps,
+    private readonly name: string,
+  ) {}
+
+  http(): HttpClient {
+    if (this.closed) throw new CarsError('INTERNAL', `${this.name}: the feed is already closed`);
+    this.client ??= createHttpClient(
+      { rate: this.o.rate, concurrency: this.o.concurrency, retries: this.o.retries, timeoutMs: this.o.timeout, maxBodyBytes: MAX_PAGE_BYTES, userAgent: userAgent() },
+      this.deps.log,
+    );
+    return this.client;
+  }
+
+  readonly onUnknownKey = (key: string): void => {
+    if (this.warnedKeys.has(key) || this.warnedKeys.size > MAX_KEY_WARNINGS) return;
+    this.warnedKeys.add(key);
+    if (this.warnedKeys.size > MAX_KEY_WARNINGS) this.deps.log.warn(`warning: ${this.name}: ignoring further keys that are not car columns`);
+    else this.deps.log.warn(`warning: ${this.name}: ignoring key "${key}" (not a car column)`);
+  };
+
+  bytesRead(): number {
+    return (this.client?.stats().bytes ?? 0) + this.localBytes;
+  }
+
+  figures(): HttpFigures | undefined {
+    if (!this.client) return undefined;
+    const s = this.client.stats();
+    return { ...s, retries: s.retries + this.pageRetries, backoff_wait_ms: s.backoff_wait_ms + Math.round(this.pageBackoffMs) };
+  }
+
+  /** Records the HTTP figures in the report and closes the client; safe to call twice. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    const figures = this.figures();
+    if (figures) this.deps.report.http = figures;
+    await this.client?.close();
+  }
+
+  /** A page over HTTP. A body that is not JSON is fetched again, like a failed transfer would be. */
+  async loadHttpPage(url: string, firstTry?: { text: string; url: string }): Promise<Page> {
+    const attempts = this.o.retries + 1;
+    for (let attempt = 1; ; attempt++) {
+      const res = attempt === 1 && firstTry ? { status: 200, ...firstTry } : await this.http().getText(url);
+      if (res.status === 404) throw remoteFailed(`GET ${url} failed: HTTP 404 Not Found`);
+      const p = parsePage(res.text, url, this.onUnknownKey);
+      if (p.ok) return { url, base: res.url, next: p.next, items: p.items };
+      if (!p.invalidJson || attempt >= attempts) {
+        throw remoteFailed(`GET ${url} failed${p.invalidJson ? ` after ${plural(attempt, 'attempt')}` : ''}: ${p.error}`);
+      }
+      // Not JSON is often a proxy's error page, or a close-delimited body cut short: try again.
+      this.deps.log.once(`page-not-json:${url}`, `GET ${url}: ${p.error}; fetching it again (up to ${plural(this.o.retries, 'retry')})`);
+      this.pageRetries++;
+      const t0 = performance.now();
+      await sleep(retryDelay(attempt, undefined, PAGE_BACKOFF));
+      this.pageBackoffMs += performance.now() - t0;
+    }
+  }
+
+  /** The first page, already answering a streamed GET: read it whole, or fetch it again if that breaks. */
+  async firstPageFromStream(url: string, res: StreamResponse): Promise<Page> {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    try {
+      for await (const chunk of res.body) {
+        size += chunk.length;
+        if (size > MAX_PAGE_BYTES) throw remoteFailed(`GET ${url} failed: the page is larger than the limit of ${MAX_PAGE_BYTES / MiB} MiB`);
+        chunks.push(chunk);
+      }
+    } catch (e) {
+      if (size > MAX_PAGE_BYTES) throw e;
+      // The transfer broke: a fresh GET gets the client's retries.
+      this.pageRetries++;
+      this.deps.log.once(`page-broke:${url}`, `${(e as Error).message}; fetching it again`);
+      return this.loadHttpPage(url);
+    }
+    return this.loadHttpPage(url, { text: Buffer.concat(chunks, size).toString('utf8'), url: res.url });
+  }
+
+  /** A page in a local file (a first page given as a path may point to more). */
+  async loadFilePage(href: string): Promise<Page> {
+    const file = fileURLToPath(href);
+    const text = await readWhole(file, () => fs.createReadStream(file), (n) => (this.localBytes += n));
+    return localPage(text, file, href, this.onUnknownKey);
+  }
+
+  readonly load = (url: string): Promise<Page> => (url.startsWith('file:') ? this.loadFilePage(url) : this.loadHttpPage(url));
+}
+
+function localPage(text: string, name: string, base: string, onUnknownKey: (key: string) => void): Page {
+  const p = parsePage(text, name, onUnknownKey);
+  if (!p.ok) throw new CarsError('INPUT_UNREADABLE', `${name}: ${p.error}`);
+  return { url: name, base, next: p.next, items: p.items };
+}
+
+async function readWhole(name: string, open: () => AsyncIterable<Buffer>, onBytes: (n: number) => void): Promise<string> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  try {
+    for await (const chunk of open()) {
+      size += chunk.length;
+      onBytes(chunk.length);
+      if (size > MAX_PAGE_BYTES) throw new CarsError('INPUT_UNREADABLE', `${name}: a page may hold at most ${MAX_PAGE_BYTES / MiB} MiB; this one is larger`);
+      chunks.push(chunk);
+    }
+  } catch (e) {
+    if (e instanceof CarsError) throw e;
+    throw new CarsError('INPUT_UNREADABLE', `cannot read ${name}: ${(e as Error).message}`, { cause: e });
+  }
+  return Buffer.concat(chunks, size).toString('utf8');
+}
+
+/** Where a page's `next` leads: http(s) from anywhere, files only from a page that is a file. */
+function resolveNext(next: string, page: Page): string {
+  if (!page.base) {
+    if (!/^https?:\/\//i.test(next)) {
+      throw remoteFailed(`${page.url}: next "${next}" is relative, and stdin has no URL to resolve it against; write absolute URLs`);
+    }
+  }
+  let u: URL;
+  try {
+    u = new URL(next, page.base || undefined);
+  } catch {
+    throw remoteFailed(`page ${page.url}: next "${next}" is not a URL`);
+  }
+  u.hash = '';
+  if (u.protocol === 'http:' || u.protocol === 'https:') return u.href;
+  if (u.protocol === 'file:' && page.base.startsWith('file:')) return u.href;
+  throw remoteFailed(`page ${page.url}: next ${u.href} is not an http or https URL`);
+}
+
+function pagedSource(name: string, first: Page, feed: Feed): RecordSource {
+  return {
+    name,
+    columns: [...CAR_COLUMNS],
+    items: pageItems(first, { load: feed.load, resolve: resolveNext }),
+    totalBytes: undefined,
+    bytesRead: () => feed.bytesRead(),
+    close: () => feed.close(),
+  };
+}
+
+/**
+ * The decoded body, gunzipped when it starts with the gzip magic bytes (a `.csv.gz` served as a
+ * file, without content-encoding). A body that breaks throws; a partial last record is never
+ * handed on, because the splitters only see the end of input after a clean end.
+ */
+async function* gunzipIfGzipped(body: AsyncIterable<Buffer>, url: string): AsyncGenerator<Buffer> {
+  const it = body[Symbol.asyncIterator]();
+  try {
+    const head: Buffer[] = [];
+    let size = 0;
+    let done = false;
+    while (size < 2) {
+      const r = await it.next();
+      if (r.done) {
+        done = true;
+        break;
+      }
+      head.push(r.value);
+      size += r.value.length;
+    }
+    async function* all(): AsyncGenerator<Buffer> {
+      yield* head;
+      if (done) return;
+      for (;;) {
+        const r = await it.next();
+        if (r.done) return;
+        yield r.value;
+      }
+    }
+    const first = head[0]!.length >= 2 ? head[0]! : Buffer.concat(head);
+    if (!(size >= 2 && first[0] === 0x1f && first[1] === 0x8b)) {
+      yield* all();
+      return;
+    }
+    try {
+      for await (const chunk of pipeline(Readable.from(all()), createGunzip(), () => {})) yield chunk as Buffer;
+    } catch (e) {
+      if (e instanceof CarsError) throw e;
+      throw remoteFailed(`GET ${url} failed: the gzip body is corrupt or cut short (${(e as Error).message})`, e);
+    }
+  } finally {
+    await it.return?.();
+  }
+}
+
+function httpInput(name: string, url: string, res: StreamResponse): Input {
+  // Content-Length counts bytes on the wire, as bytesSoFar() does (gzip or not). StreamResponse
+  // carries headers once the client passes them on (see the note in the report of issue #4).
+  const headers = (res as StreamResponse & { headers?: ResponseHeaders }).headers;
+  const length = Number(firstHeader(headers?.['content-length']));
+  return {
+    name,
+    stream: gunzipIfGzipped(res.body, url),
+    totalBytes: Number.isFinite(length) && length > 0 ? length : undefined,
+    bytesRead: () => res.bytesSoFar(),
+  };
+}
+
+async function openUrl(source: string, o: ImportOptions, feed: Feed): Promise<RecordSource> {
+  let url: URL;
+  try {
+    url = new URL(source);
+  } catch {
+    throw new CarsError('USAGE', `${source} is not a valid URL`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    throw new CarsError('USAGE', `${source}: only http:// and https:// URLs can be imported (or a path, or - for stdin)`);
+  }
+  url.hash = '';
+  if (o.format === 'json') return pagedSource(source, await feed.loadHttpPage(url.href), feed);
+
+  const res = await feed.http().stream(url.href);
+  const hint = detectFormat(res.contentType, url.pathname);
+  const detected: Detected | undefined = o.format ? { format: o.format, delimiter: hint?.format === 'csv' ? hint.delimiter : undefined } : hint;
+  if (!detected) {
+    throw new CarsError(
+      'USAGE',
+      `cannot tell the format of ${source}: Content-Type is ${res.contentType ? `"${res.contentType}"` : 'missing'} and the path has no .csv, .tsv, .ndjson, .jsonl or .json extension; pass --format csv, ndjson or json`,
+    );
+  }
+  const close = () => feed.close();
+  switch (detected.format) {
+    case 'csv': {
+      const src = await csvSource(httpInput(source, url.href, res), o.delimiter ?? detected.delimiter ?? ',');
+      return { ...src, close };
+    }
+    case 'ndjson':
+      return { ...ndjsonSource(httpInput(source, url.href, res), { onUnknownKey: feed.onUnknownKey }), close };
+    case 'json':
+      return pagedSource(source, await feed.firstPageFromStream(url.href, res), feed);
+  }
+}
+
+async function openLocal(source: string, o: ImportOptions, deps: Deps, feed: Feed): Promise<RecordSource> {
+  const format = o.format ?? formatFromPath(source)?.format ?? 'csv';
+  const input = await openInput(source, deps.stdin as Readable);
+  switch (format) {
+    case 'csv': {
+      const delimiter = o.delimiter ?? (/\.tsv(\.gz)?$/i.test(source) ? '\t' : ',');
+      return { ...(await csvSource(input, delimiter)), close: () => feed.close() };
+    }
+    case 'ndjson':
+      return { ...ndjsonSource(input, { onUnknownKey: feed.onUnknownKey }), close: () => feed.close() };
+    case 'json': {
+      const text = await readWhole(input.name, () => input.stream, () => undefined);
+      const base = source === '-' ? '' : pathToFileURL(path.resolve(source)).href;
+      const first = localPage(text, input.name, base, feed.onUnknownKey);
+      const src = pagedSource(input.name, first, feed);
+      // The first page's bytes come from the input; later ones are counted by the feed.
+      return { ...src, totalBytes: input.totalBytes, bytesRead: () => input.bytesRead() + feed.bytesRead() };
+    }
+  }
+}
+
+/** Opens a URL, or a path / stdin read as NDJSON or pages. */
+export async function openRemoteSource(source: string, o: ImportOptions, deps: Deps): Promise<RecordSource> {
+  const feed = new Feed(o, deps, source === '-' ? 'stdin' : source);
+  try {
+    return isUrl(source) ? await openUrl(source, o, feed) : await openLocal(source, o, deps, feed);
+  } catch (e) {
+    await feed.close();
+    throw e;
+  }
 }

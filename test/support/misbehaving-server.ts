@@ -45,6 +45,8 @@ export interface Behaviour {
   contentLengthShort?: boolean;
   /** No content-length, no chunking, `connection: close`; part of the body, then end the socket. */
   closeDelimitedShort?: boolean;
+  /** With truncatedChunked, contentLengthShort, closeDelimitedShort or stall 'midBody': body bytes sent before the cut (default half). */
+  cutAt?: number;
   /** Compute the behaviour from the request (dynamic routes such as /cars/:vin/price). */
   handler?: Handler;
 }
@@ -337,7 +339,7 @@ export class MisbehavingServer {
 
     if (b.truncatedChunked) {
       record.outcome = 'truncatedChunked';
-      const sent = body.subarray(0, part(undefined));
+      const sent = body.subarray(0, part(b.cutAt));
       socket.write(rawHead(['transfer-encoding: chunked']));
       socket.write(`${sent.length.toString(16)}\r\n`);
       socket.write(sent);
@@ -348,13 +350,13 @@ export class MisbehavingServer {
     if (b.contentLengthShort) {
       record.outcome = 'contentLengthShort';
       socket.write(rawHead([`content-length: ${body.length}`]));
-      socket.end(body.subarray(0, part(undefined)));
+      socket.end(body.subarray(0, part(b.cutAt)));
       return;
     }
     if (b.closeDelimitedShort) {
       record.outcome = 'closeDelimitedShort';
       socket.write(rawHead(['connection: close']));
-      socket.end(body.subarray(0, part(undefined)));
+      socket.end(body.subarray(0, part(b.cutAt)));
       return;
     }
     if (b.resetMidBody) {
@@ -369,7 +371,7 @@ export class MisbehavingServer {
     if (b.stall === 'midBody') {
       record.outcome = 'stallMidBody';
       res.writeHead(status, { ...headers, 'content-length': body.length });
-      res.write(body.subarray(0, part(undefined)));
+      res.write(body.subarray(0, part(b.cutAt)));
       return;
     }
     if (b.stall === 'headers') {
