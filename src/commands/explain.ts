@@ -1,10 +1,109 @@
-// Placeholder until issue #6 lands.
-import { CarsError } from '../errors.js';
-import type { Command } from '../runner.js';
+// cars explain [name] | --sql <select>: how the tool's named queries run, against their budgets.
+import postgres from 'postgres';
+import { CarsError, usage } from '../errors.js';
+import { allNamedQueries } from '../db/queries.js';
+import { isConnectionError } from '../db/pool.js';
+import type { Sql } from '../db/pool.js';
+import type { Command, Deps, Outcome } from '../runner.js';
 import type { ExplainOptions } from './contracts.js';
+import { declaredIndexes } from '../explain/verdict.js';
+import { readQueryProblem } from '../explain/read-only.js';
+import { explainOne, ParamsLineError, type ExplainSettings, type ExplainTarget } from '../explain/run.js';
+import { drawSamples } from '../explain/samples.js';
+import { querySection, queryReport, verdictTable, type QueryReport } from '../explain/report.js';
+import type { Samples } from '../explain/params.js';
 
-export function explainCommand(_name: string | undefined, _o: ExplainOptions): Command {
-  return async () => {
-    throw new CarsError('NOT_IMPLEMENTED', 'cars explain is not available yet (issue #6 has not landed); see the README for what works today');
+/** Below this many rows the planner rightly reads cars whole; the checks mean little there. */
+const SMALL_TABLE = 10_000;
+
+function targets(name: string | undefined, o: ExplainOptions): ExplainTarget[] {
+  if (o.sql !== undefined) {
+    if (name) throw usage(`give a query name or --sql, not both (got "${name}" and --sql)`);
+    const problem = readQueryProblem(o.sql);
+    if (problem) throw usage(`--sql: the query ${problem}`);
+    return [{ name: '--sql', text: o.sql, budgetMs: null, indexes: [] }];
+  }
+  const all = allNamedQueries().map((q) => ({ name: q.name, text: q.text, budgetMs: q.budgetMs, indexes: declaredIndexes(q.index) }));
+  if (!name) return all;
+  const one = all.filter((q) => q.name === name);
+  if (!one.length) throw usage(`no named query "${name}"; the named queries are ${all.map((q) => q.name).join(', ')}`);
+  return one;
+}
+
+/** What an operator should know about the table before reading the plans. */
+async function tableNotes(sql: Sql): Promise<{ rows: number; notes: string[] }> {
+  const [t] = await sql`
+    select greatest(c.reltuples, 0)::bigint as rows, s.n_live_tup, s.n_mod_since_analyze,
+           coalesce(s.last_analyze, s.last_autoanalyze) is not null as analyzed
+    from pg_class c left join pg_stat_user_tables s on s.relid = c.oid
+    where c.oid = 'cars'::regclass`;
+  const rows = Math.max(Number(t?.rows ?? 0), Number(t?.n_live_tup ?? 0));
+  const notes: string[] = [];
+  if (rows < SMALL_TABLE) {
+    notes.push(`cars holds about ${rows.toLocaleString('en-US')} rows: on a table this small the planner rightly reads it whole, so scans, indexes and budgets are only meaningful on production-sized data`);
+  } else if (!t?.analyzed) {
+    notes.push('cars has not been analyzed yet: estimates are guesses until autovacuum analyzes it (or run ANALYZE cars)');
+  } else if (Number(t.n_mod_since_analyze ?? 0) > 0.2 * rows) {
+    notes.push(`${Number(t.n_mod_since_analyze).toLocaleString('en-US')} rows of cars changed since it was last analyzed: estimates may be off until autovacuum analyzes it (or run ANALYZE cars)`);
+  }
+  return { rows, notes };
+}
+
+/** The server refused a `--sql` query: that is the command line's fault (exit 2), not the database's. */
+function sqlRefused(e: unknown): CarsError | null {
+  if (!(e instanceof postgres.PostgresError) || isConnectionError(e)) return null;
+  const why = e.code === '25006' ? 'tried to write, and runs in a read-only transaction (nothing was changed)' : `was refused by the server: ${e.message} (SQLSTATE ${e.code})`;
+  return usage(`--sql: the query ${why}`);
+}
+
+async function explainAll(deps: Deps, list: ExplainTarget[], o: ExplainOptions): Promise<QueryReport[]> {
+  const sql = deps.db.sql;
+  let samples: Promise<Samples> | undefined;
+  const settings: ExplainSettings = { analyze: o.analyze !== false, samples: () => (samples ??= drawSamples(sql)) };
+  const out: QueryReport[] = [];
+  for (const t of list) {
+    if (deps.signal.aborted) throw new CarsError('INTERRUPTED', `interrupted after ${out.length} of ${list.length} queries`);
+    try {
+      out.push(queryReport(t, await explainOne(sql, t, settings, o.sql !== undefined)));
+    } catch (e) {
+      if (o.sql !== undefined) throw sqlRefused(e) ?? e;
+      // One broken named query is reported as a FAIL; the others are still explained.
+      if (e instanceof ParamsLineError) out.push(queryReport(t, { error: e.message }));
+      else if (e instanceof postgres.PostgresError && !isConnectionError(e)) out.push(queryReport(t, { error: `${e.message} (SQLSTATE ${e.code})` }));
+      else throw e;
+    }
+  }
+  return out;
+}
+
+/** Checks the name or --sql at once (a usage error needs no database), then returns the work. */
+export function explainCommand(name: string | undefined, o: ExplainOptions): Command {
+  const list = targets(name, o);
+  return async (deps): Promise<Outcome | void> => {
+    const { rows, notes } = await deps.report.phase('inspect', () => tableNotes(deps.db.sql));
+    const queries = await deps.report.phase('explain', () => explainAll(deps, list, o));
+    const failures = queries.filter((q) => q.verdict === 'FAIL');
+    deps.report.rows.queries = queries.length;
+    deps.report.rows.passed = queries.length - failures.length;
+    deps.report.rows.failed = failures.length;
+    deps.report.extra.analyzed = o.analyze !== false;
+    deps.report.extra.table_rows = rows;
+    deps.report.extra.notes = notes;
+    deps.report.extra.queries = queries.map(({ text: _text, ...q }) => q);
+
+    // Data goes to stdout unless --json owns it (`json` on Deps: see the proposed change to runner.ts).
+    if (!deps.json) {
+      const how = o.analyze === false ? 'EXPLAIN (plans only, --no-analyze)' : 'EXPLAIN (ANALYZE, BUFFERS), rolled back';
+      const lines = [`cars explain: ${queries.length} ${queries.length === 1 ? 'query' : 'queries'}, ${how}, cars holds about ${rows.toLocaleString('en-US')} rows`];
+      for (const n of notes) lines.push(`note: ${n}`);
+      for (const q of queries) lines.push('', ...querySection(q));
+      lines.push('', ...verdictTable(queries), '');
+      deps.stdout.write(lines.join('\n'));
+    }
+
+    if (o.check && failures.length) {
+      const which = failures.map((q) => `${q.name} (${q.reasons.join('; ')})`).join(', ');
+      return { status: 'threshold', error: new CarsError('BUDGET_MISSED', `${failures.length} of ${queries.length} queries failed the check: ${which}`) };
+    }
   };
 }

@@ -40,7 +40,8 @@ export interface BatchResult {
   refused: Array<{ row: StagedRow; error: string }>;
 }
 
-const STAGING = `create temp table if not exists cars_staging (
+/** The all-text staging table a batch is copied into (also explained by `cars explain`). */
+export const STAGING = `create temp table if not exists cars_staging (
   ord integer, vin text, brand text, model text, year text, price text, mileage text,
   condition text, color text, listed_at text) on commit delete rows`;
 const COPY_COLUMNS = ['ord', 'vin', 'brand', 'model', 'year', 'price', 'mileage', 'condition', 'color', 'listed_at'];
