@@ -44,6 +44,8 @@ export interface BatchResult {
 export const STAGING = `create temp table if not exists cars_staging (
   ord integer, vin text, brand text, model text, year text, price text, mileage text,
   condition text, color text, listed_at text) on commit delete rows`;
+/** How long the server may take to acknowledge a batch's COPY once all of it was sent. */
+const COPY_ACK_MS = 5_000;
 const COPY_COLUMNS = ['ord', 'vin', 'brand', 'model', 'year', 'price', 'mileage', 'condition', 'color', 'listed_at'];
 
 function* lines(rows: StagedRow[]) {
@@ -59,9 +61,16 @@ async function mergeOnce(sql: Sql, rows: StagedRow[]): Promise<Omit<BatchResult,
     // When the connection dies mid-COPY, the stream errors again while being destroyed, after
     // pipeline() stopped listening: without a listener that late 'error' would crash the process.
     writable.on('error', () => {});
-    // The query itself rejects when the connection closes, even where the stream's write
-    // callbacks never come back (pipeline would then wait forever).
-    await Promise.all([pipeline(Readable.from(chunked(lines(rows))), writable), copy]).catch((e) => {
+    // postgres.js acknowledges the end of a COPY only when the server answers; when the
+    // connection died after our last chunk, it never does (porsager/postgres#1173), so a
+    // watchdog starts once the input is exhausted.
+    const watchdog = new AbortController();
+    let timer: NodeJS.Timeout | undefined;
+    async function* input() {
+      yield* chunked(lines(rows));
+      timer = setTimeout(() => watchdog.abort(new Error(`COPY not acknowledged within ${COPY_ACK_MS / 1000} s`)), COPY_ACK_MS);
+    }
+    await pipeline(Readable.from(input()), writable, { signal: watchdog.signal }).finally(() => clearTimeout(timer)).catch((e) => {
       // The staging table takes any text, so a failed COPY is a connection that went away
       // (the stream reports it as a premature close, or worse).
       if (e instanceof postgres.PostgresError || isConnectionError(e)) throw e;
