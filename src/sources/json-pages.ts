@@ -1,7 +1,16 @@
 // The paginated JSON API of DESIGN.md: `{"items": [...], "next": url-or-null}`, `next` relative or
-// absolute, resolved against the page's URL. The next page is fetched while the current page's
-// items are consumed (one page of prefetch, never more, so memory holds two pages at most).
-// Each item's provenance is `<page url>#<index>` (0-based).
+// absolute, resolved against the page's URL. Pages are consumed strictly in order; each item's
+// provenance is `<page url>#<index>` (0-based).
+//
+// Fetching ahead: the page the current one names is always fetched while the current page's items
+// are consumed. When the first page's URL and the URL its `next` leads to differ by one decimal
+// integer that grew by a step d (`/page/1` -> `/page/2`, `?offset=0` -> `?offset=50`), and more
+// than one fetch at once is allowed, the pages after it are predicted and fetched ahead too, a few
+// at once, within a budget of bytes held ahead. A predicted page is used only when the page before
+// it names exactly its URL; the first page that does not discards every page fetched ahead and
+// ends the predicting for the run (the pages are then followed one by one, as named). A predicted
+// page past the end (404, an empty page, any failure) is never loaded and fails nothing, unless the
+// feed turns out to need it.
 import { CarsError } from '../errors.js';
 import { carValues, hasCarNumber, isJsonObject, jsonKind, parseKeepingNumbers, rawJson } from './car-json.js';
 import type { SourceItem } from './records.js';
@@ -14,6 +23,10 @@ export interface Page {
   base: string;
   /** `next` as the page wrote it; null or absent means the last page. */
   next: string | null;
+  /** The length of the page's text, when known: what a page held ahead costs (the read-ahead budget counts it). */
+  size?: number;
+  /** How many items the page has, when known: an empty page is taken for the end when predicting. */
+  count?: number;
   /**
    * The items as source items. Converting waits until the next page has been asked for, so the
    * requests of a sequential feed follow each other as closely as they can.
@@ -21,7 +34,9 @@ export interface Page {
   items(): SourceItem[];
 }
 
-export type PageParse = { ok: true; next: string | null; items: () => SourceItem[] } | { ok: false; error: string; invalidJson: boolean };
+export type PageParse =
+  | { ok: true; next: string | null; items: () => SourceItem[]; size: number; count: number }
+  | { ok: false; error: string; invalidJson: boolean };
 
 /** Items are converted in chunks of this many, so the import sees progress within big pages. */
 const CHUNK = 1000;
@@ -45,14 +60,20 @@ export function parsePage(text: string, url: string, onUnknownKey?: (key: string
   if (next !== undefined && next !== null && typeof next !== 'string') {
     return { ok: false, invalidJson: false, error: `the page's "next" is ${jsonKind(next)}; expected a URL or null` };
   }
-  const items = () => convertItems(text, data.items as unknown[], url, onUnknownKey);
-  return { ok: true, items, next: next === undefined || next === '' ? null : next };
+  const parsed = data.items as unknown[];
+  // Numbers keep their text: a page whose car columns hold one is parsed again, keeping them, when
+  // its items are converted. Then the first parse is not kept: a page held ahead costs its text.
+  const keepNumbers = parsed.some((it) => isJsonObject(it) && hasCarNumber(it));
+  const items = keepNumbers ? lazyItems(text, undefined, url, onUnknownKey) : lazyItems(undefined, parsed, url, onUnknownKey);
+  return { ok: true, items, next: next === undefined || next === '' ? null : next, size: text.length, count: parsed.length };
 }
 
-function convertItems(text: string, parsed: unknown[], url: string, onUnknownKey?: (key: string) => void): SourceItem[] {
-  // Numbers keep their text: parse again keeping them, only when a car column holds one.
-  let items = parsed;
-  if (items.some((it) => isJsonObject(it) && hasCarNumber(it))) items = (parseKeepingNumbers(text) as { items: unknown[] }).items;
+/** A closure holding the text or the parsed items, never both (a closure of its own scope). */
+function lazyItems(text: string | undefined, parsed: unknown[] | undefined, url: string, onUnknownKey?: (key: string) => void): () => SourceItem[] {
+  return () => convertItems(parsed ?? (parseKeepingNumbers(text!) as { items: unknown[] }).items, url, onUnknownKey);
+}
+
+function convertItems(items: unknown[], url: string, onUnknownKey?: (key: string) => void): SourceItem[] {
   const out: SourceItem[] = new Array(items.length);
   for (let i = 0; i < items.length; i++) {
     const item = items[i];
@@ -67,47 +88,247 @@ function convertItems(text: string, parsed: unknown[], url: string, onUnknownKey
   return out;
 }
 
-export interface PagesOptions {
-  /** Fetches and parses one page (retries are its business); rejects with a CarsError. */
-  load: (url: string) => Promise<Page>;
-  /** Turns a page's `next` into the URL to load, or throws a CarsError. */
-  resolve: (next: string, page: Page) => string;
+/**
+ * How page URLs step, from the first page's URL and the URL its `next` leads to: when the two have
+ * the same scheme, host and port and differ in exactly one decimal integer of the path or query,
+ * which grew by some d > 0 (`/page/1` -> `/page/2`, `?page=1&size=50` -> `?page=2&size=50`,
+ * `?offset=0` -> `?offset=50`), a function giving the URL `n` pages after the first (0 = the
+ * first, 1 = the second); otherwise undefined. Zero-padded numbers keep their width. Pure.
+ */
+export function pageStep(first: string, second: string): ((n: number) => string) | undefined {
+  const u = splitUrl(first);
+  const v = splitUrl(second);
+  if (!u || !v || u.head !== v.head) return undefined;
+  // Split keeping the digit runs: even indices are the text around them, odd ones the runs.
+  const a = u.rest.split(/(\d+)/);
+  const b = v.rest.split(/(\d+)/);
+  if (a.length !== b.length) return undefined;
+  let at = -1;
+  for (let i = 0; i < a.length; i++) {
+    if (a[i] === b[i]) continue;
+    if (i % 2 === 0 || at >= 0) return undefined; // the text around the numbers differs, or two numbers do
+    at = i;
+  }
+  if (at < 0) return undefined;
+  const x = a[at]!;
+  const y = b[at]!;
+  const start = BigInt(x);
+  const d = BigInt(y) - start;
+  if (d <= 0n) return undefined;
+  const padded = (s: string) => s.length > 1 && s.startsWith('0');
+  if ((padded(x) || padded(y)) && x.length !== y.length) return undefined;
+  const width = padded(x) ? x.length : 0;
+  return (n) => {
+    const parts = a.slice();
+    parts[at] = (start + BigInt(n) * d).toString().padStart(width, '0');
+    return u.head + parts.join('');
+  };
 }
 
-/** The items of `first` and of every page after it, one page of prefetch ahead. */
+/** An http(s) URL, normalised and without its fragment, as what comes before its path, and the rest. */
+function splitUrl(url: string): { head: string; rest: string } | undefined {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    return undefined;
+  }
+  if (u.protocol !== 'http:' && u.protocol !== 'https:') return undefined;
+  u.hash = '';
+  const href = u.href;
+  const path = href.indexOf('/', u.protocol.length + 2); // http(s) paths always start with '/'
+  return path < 0 ? undefined : { head: href.slice(0, path), rest: href.slice(path) };
+}
+
+const MiB = 1024 * 1024;
+/** Default budget for pages held or in flight ahead of the current one (text length). */
+export const AHEAD_BYTES = 8 * MiB;
+/** Default cap on pages held or in flight ahead of the current one. */
+export const AHEAD_PAGES = 1000;
+
+export interface PagesOptions {
+  /**
+   * Fetches and parses one page (retries are its business); rejects with a CarsError. `signal` is
+   * aborted when the page is no longer wanted (a prediction that failed, or the end of the run);
+   * the load may stop early then, and whatever it settles with is ignored.
+   */
+  load: (url: string, signal: AbortSignal) => Promise<Page>;
+  /** Turns a page's `next` into the URL to load, or throws a CarsError. */
+  resolve: (next: string, page: Page) => string;
+  /**
+   * Page fetches at once. 1 (the default): only the page the current one names is fetched ahead.
+   * More: when the page URLs step (pageStep), predicted pages are fetched ahead, this many at once.
+   */
+  parallel?: number;
+  /**
+   * What pages ahead of the current one may hold, held or in flight (a page in flight counts as the
+   * largest page seen so far), by Page.size. The page the current one names is fetched regardless.
+   */
+  aheadBytes?: number;
+  /** Pages ahead of the current one, held or in flight, at most (with `parallel` above 1). */
+  aheadPages?: number;
+}
+
+/** A page fetched ahead. */
+interface Slot {
+  /** The page's number (the first page is 1). */
+  n: number;
+  url: string;
+  state: 'pending' | 'ok' | 'failed';
+  page?: Page;
+  error?: unknown;
+  /** No longer wanted: whatever the load settles with is dropped. */
+  dropped: boolean;
+  controller: AbortController;
+  /** Settles when the load does; never rejects. */
+  done: Promise<void>;
+}
+
+/** The items of `first` and of every page after it, in order; pages are fetched ahead (see above). */
 export async function* pageItems(first: Page, opts: PagesOptions): AsyncGenerator<SourceItem[]> {
+  const parallel = Math.max(1, Math.floor(opts.parallel ?? 1));
+  const aheadBytes = opts.aheadBytes ?? AHEAD_BYTES;
+  const aheadPages = Math.max(1, opts.aheadPages ?? AHEAD_PAGES);
   /** URL -> page number, for the loop check. */
   const seen = new Map<string, number>([[first.url, 1]]);
-  let page: Page | undefined = first;
+  /** Pages number+1, number+2, ... fetched ahead, in order. */
+  const ahead: Slot[] = [];
+  /** Loads not settled yet, wanted or dropped: at most `parallel` of them are speculative. */
+  const pending = new Set<Slot>();
+  /** The URL of the page `n` after the first, while predicting. */
+  let step: ((n: number) => string) | undefined;
+  /** No page after this one is predicted: it failed, is empty, is the last or names another next. */
+  let stopAt = Infinity;
+  let largest = first.size ?? 0;
+  let finished = false;
   let number = 1;
-  while (page) {
-    // Start the next page now; any failure of it is raised once this page's items are consumed,
-    // so every page before a failure is loaded.
-    let pending: Promise<Page> | undefined;
-    let stop: CarsError | undefined;
-    if (page.next !== null) {
-      try {
-        const url = opts.resolve(page.next, page);
-        const earlier = seen.get(url);
-        if (earlier !== undefined) {
-          throw new CarsError(
-            'REMOTE_FAILED',
-            `pagination loop: page ${number} (${page.url}) has next ${url}, which is page ${earlier}; the feed would never end`,
-          );
-        }
-        seen.set(url, number + 1);
-        pending = opts.load(url);
-        pending.catch(() => undefined); // handled when awaited; never an unhandled rejection meanwhile
-      } catch (e) {
-        stop = e instanceof CarsError ? e : new CarsError('REMOTE_FAILED', `page ${page.url}: ${(e as Error).message}`, { cause: e });
-      }
+
+  const aheadSize = () => ahead.reduce((sum, s) => sum + (s.state === 'ok' ? (s.page!.size ?? 0) : s.state === 'pending' ? largest : 0), 0);
+
+  /** A predicted page that arrived: does it go on the way predicted? If not, predict nothing after it. */
+  const check = (slot: Slot): void => {
+    const page = slot.page!;
+    if (!step || page.next === null || page.count === 0) {
+      stopAt = Math.min(stopAt, slot.n);
+      return;
     }
-    const items = page.items();
-    page = undefined; // the items alone are held while they are consumed
-    for (let i = 0; i < items.length; i += CHUNK) yield items.slice(i, i + CHUNK);
-    if (stop) throw stop;
-    if (!pending) return;
-    page = await pending;
-    number++;
+    let next: string | undefined;
+    try {
+      next = opts.resolve(page.next, page);
+    } catch {
+      // Raised when (if) the feed gets to this page.
+    }
+    if (next !== step(slot.n)) stopAt = Math.min(stopAt, slot.n);
+  };
+
+  const launch = (n: number, url: string): void => {
+    const slot: Slot = { n, url, state: 'pending', dropped: false, controller: new AbortController(), done: Promise.resolve() };
+    ahead.push(slot);
+    pending.add(slot);
+    let loading: Promise<Page>;
+    try {
+      loading = opts.load(url, slot.controller.signal);
+    } catch (e) {
+      loading = Promise.reject(e);
+    }
+    slot.done = loading.then(
+      (page) => {
+        pending.delete(slot);
+        if (!slot.dropped) {
+          slot.state = 'ok';
+          slot.page = page;
+          largest = Math.max(largest, page.size ?? 0);
+          check(slot);
+        }
+        topUp();
+      },
+      (err: unknown) => {
+        pending.delete(slot);
+        if (!slot.dropped) {
+          // Only an error if the feed needs this page; nothing is predicted past it meanwhile.
+          slot.state = 'failed';
+          slot.error = err;
+          stopAt = Math.min(stopAt, slot.n);
+        }
+        topUp();
+      },
+    );
+  };
+
+  /** Fetches predicted pages while fetches, pages and bytes ahead allow. */
+  const topUp = (): void => {
+    while (!finished && step && pending.size < parallel && ahead.length < aheadPages) {
+      const n = number + ahead.length + 1;
+      if (n > stopAt) return;
+      if (ahead.length > 0 && aheadSize() + largest > aheadBytes) return;
+      launch(n, step(n - 1));
+    }
+  };
+
+  /** Drops every page fetched ahead (a load in flight is asked to stop, and awaited at the end). */
+  const dropAhead = (): void => {
+    for (const slot of ahead.splice(0)) {
+      slot.dropped = true;
+      slot.page = undefined;
+      slot.controller.abort();
+    }
+  };
+
+  let page: Page | undefined = first;
+  try {
+    while (page) {
+      // Name the next page now; any failure of it is raised once this page's items are consumed,
+      // so every page before a failure is loaded.
+      let nextUrl: string | undefined;
+      let stop: CarsError | undefined;
+      if (page.next !== null) {
+        try {
+          const url = opts.resolve(page.next, page);
+          const earlier = seen.get(url);
+          if (earlier !== undefined) {
+            throw new CarsError(
+              'REMOTE_FAILED',
+              `pagination loop: page ${number} (${page.url}) has next ${url}, which is page ${earlier}; the feed would never end`,
+            );
+          }
+          seen.set(url, number + 1);
+          nextUrl = url;
+        } catch (e) {
+          stop = e instanceof CarsError ? e : new CarsError('REMOTE_FAILED', `page ${page.url}: ${(e as Error).message}`, { cause: e });
+        }
+      }
+      if (number === 1 && parallel > 1 && nextUrl !== undefined) step = pageStep(first.url, nextUrl);
+      if (nextUrl === undefined) {
+        dropAhead(); // the end (or a failure): pages predicted past it are not loaded
+      } else {
+        if (ahead[0]?.url !== nextUrl) {
+          // Not the page predicted (or none was fetched ahead): follow `next` as written from now on.
+          dropAhead();
+          if (step && step(number) !== nextUrl) step = undefined;
+          launch(number + 1, nextUrl);
+        }
+        // This page names the page predicted after it (it is empty, say): predict past it again.
+        if (step && number >= stopAt) stopAt = Infinity;
+        topUp();
+      }
+      const items = page.items();
+      page = undefined; // the items alone are held while they are consumed
+      for (let i = 0; i < items.length; i += CHUNK) yield items.slice(i, i + CHUNK);
+      if (stop) throw stop;
+      if (nextUrl === undefined) return;
+      const slot = ahead[0]!;
+      await slot.done;
+      ahead.shift();
+      if (slot.state === 'failed') throw slot.error;
+      page = slot.page!;
+      slot.page = undefined;
+      number++;
+    }
+  } finally {
+    // Nothing outlives the feed: loads still running (predicted past the end, dropped, or ahead of
+    // a failure) are asked to stop and awaited, so the HTTP client closes with nothing in flight.
+    finished = true;
+    dropAhead();
+    while (pending.size > 0) await Promise.all([...pending].map((s) => s.done));
   }
 }

@@ -1,10 +1,11 @@
 // NDJSON line handling, cars as JSON objects, pages and format detection: the pure parts of
 // remote feeds, table-tested.
 import { describe, expect, it } from 'vitest';
+import { CarsError } from '../../src/errors.js';
 import { CAR_COLUMNS } from '../../src/import/validate.js';
 import { carValues, parseCarJson, parseKeepingNumbers, RawNumber } from '../../src/sources/car-json.js';
 import { detectFormat, formatFromContentType, formatFromPath } from '../../src/sources/feed-format.js';
-import { pageItems, parsePage, type Page } from '../../src/sources/json-pages.js';
+import { pageItems, pageStep, parsePage, type Page } from '../../src/sources/json-pages.js';
 import { ndjsonItem, ndjsonSource, NdjsonSplitter, type NdjsonLine } from '../../src/sources/ndjson.js';
 import type { SourceItem } from '../../src/sources/records.js';
 
@@ -263,6 +264,247 @@ describe('pageItems', () => {
       })(),
     ).rejects.toThrow('boom');
     expect(seen).toHaveLength(3);
+  });
+});
+
+describe('pageStep', () => {
+  it.each([
+    // first, second -> the third, and the tenth page
+    ['http://x/page/1', 'http://x/page/2', 'http://x/page/3', 'http://x/page/10'],
+    ['http://x/cars?page=1&size=50', 'http://x/cars?page=2&size=50', 'http://x/cars?page=3&size=50', 'http://x/cars?page=10&size=50'],
+    ['http://x/cars?offset=0&limit=50', 'http://x/cars?offset=50&limit=50', 'http://x/cars?offset=100&limit=50', 'http://x/cars?offset=450&limit=50'],
+    ['http://x/cars?offset=100', 'http://x/cars?offset=125', 'http://x/cars?offset=150', 'http://x/cars?offset=325'],
+    // the port, the API version and the page size stay; only the number that moved moves
+    ['http://127.0.0.1:8080/v2/cars/9?size=50', 'http://127.0.0.1:8080/v2/cars/10?size=50', 'http://127.0.0.1:8080/v2/cars/11?size=50', 'http://127.0.0.1:8080/v2/cars/18?size=50'],
+    ['http://x/p/007.json', 'http://x/p/008.json', 'http://x/p/009.json', 'http://x/p/016.json'], // zero-padded: the width stays
+    ['http://x/p/98', 'http://x/p/99', 'http://x/p/100', 'http://x/p/107'],
+    ['http://x/?since=9007199254740993', 'http://x/?since=9007199254740994', 'http://x/?since=9007199254740995', 'http://x/?since=9007199254741002'], // past 2^53, exact
+  ])('%s -> %s steps to %s', (first, second, third, tenth) => {
+    const step = pageStep(first, second)!;
+    expect(step).toBeDefined();
+    expect([step(0), step(1), step(2), step(9)]).toEqual([first, second, third, tenth]);
+  });
+
+  it.each([
+    ['the same URL', 'http://x/page/1', 'http://x/page/1'],
+    ['a number that went down', 'http://x/page/2', 'http://x/page/1'],
+    ['two numbers that moved', 'http://x/a/1/b/1', 'http://x/a/2/b/2'],
+    ['other text', 'http://x/page/1', 'http://x/pages/2'],
+    ['a cursor', 'http://x/cars', 'http://x/cars?after=2'],
+    ['a cursor of letters', 'http://x/cars?after=a1', 'http://x/cars?after=b2'],
+    ['a number that appeared', 'http://x/cars?page=', 'http://x/cars?page=2'],
+    ['padding that changed', 'http://x/p/1', 'http://x/p/02'],
+    ['another host', 'http://a1/p/1', 'http://a2/p/1'],
+    ['another port', 'http://x:8080/p/1', 'http://x:8081/p/1'],
+    ['not http', 'file:///feeds/page-1.json', 'file:///feeds/page-2.json'],
+  ])('%s: no prediction', (_what, first, second) => {
+    expect(pageStep(first, second)).toBeUndefined();
+  });
+});
+
+describe('pageItems fetching ahead', () => {
+  /** Pages http://x/p/1..last of `n` items each; `next` of the last one is null. */
+  const numbered = (last: number, n = 2, next: (p: number) => string | null = (p) => (p < last ? `/p/${p + 1}` : null)) =>
+    Object.fromEntries(
+      Array.from({ length: last }, (_, i) => i + 1).map((p) => {
+        const url = `http://x/p/${p}`;
+        const page: Page = {
+          url,
+          base: url,
+          next: next(p),
+          size: 100,
+          count: n,
+          items: () => Array.from({ length: n }, (_, i) => ({ kind: 'record', where: `${url}#${i}`, values: [] })),
+        };
+        return [url, page];
+      }),
+    ) as Record<string, Page | Error>;
+  const resolve = (next: string, p: Page) => new URL(next, p.base).href;
+
+  /** A fake HTTP layer: answers after delay(url) ms; a missing page is a 404; counts loads in flight. */
+  function server(pages: Record<string, Page | Error>, delay: (url: string) => number = () => 5) {
+    const s = {
+      loads: [] as string[],
+      inFlight: 0,
+      maxInFlight: 0,
+      aborted: [] as string[],
+      load: (url: string, signal: AbortSignal): Promise<Page> => {
+        s.loads.push(url);
+        s.inFlight++;
+        s.maxInFlight = Math.max(s.maxInFlight, s.inFlight);
+        signal.addEventListener('abort', () => s.aborted.push(url));
+        return new Promise<Page>((res, rej) =>
+          setTimeout(() => {
+            s.inFlight--;
+            const p = pages[url];
+            if (p instanceof Error) rej(p);
+            else if (p === undefined) rej(new CarsError('REMOTE_FAILED', `GET ${url} failed: HTTP 404 Not Found`));
+            else res(p);
+          }, delay(url)),
+        );
+      },
+    };
+    return s;
+  }
+
+  async function wheres(first: Page, opts: Parameters<typeof pageItems>[1], each?: () => Promise<void>): Promise<string[]> {
+    const out: string[] = [];
+    for await (const chunk of pageItems(first, opts)) {
+      out.push(...chunk.map((i) => String(i.where)));
+      await each?.();
+    }
+    return out;
+  }
+  const all = (pages: number, n = 2) => Array.from({ length: pages }, (_, p) => Array.from({ length: n }, (_, i) => `http://x/p/${p + 1}#${i}`)).flat();
+
+  it('fetches predicted pages several at once, and hands the items on strictly in page order', async () => {
+    const pages = numbered(12);
+    // Later pages answer sooner: arrival order is not page order.
+    const s = server(pages, (u) => 40 - 3 * Number(u.split('/').pop()));
+    const started: number[] = [];
+    const out = await wheres(pages['http://x/p/1'] as Page, { load: s.load, resolve, parallel: 4 }, async () => {
+      started.push(s.loads.length);
+    });
+    expect(out).toEqual(all(12));
+    expect(s.maxInFlight).toBe(4);
+    expect(started[0]).toBe(4); // pages 2..5 asked for before page 1 was consumed
+    // Every page once, in order; past the end at most parallel - 1, never loaded.
+    expect(s.loads.slice(0, 11)).toEqual(Array.from({ length: 11 }, (_, i) => `http://x/p/${i + 2}`));
+    expect(s.loads.length - 11).toBeLessThanOrEqual(3);
+    expect(s.inFlight).toBe(0); // nothing outlives the generator
+  });
+
+  it('parallel 1, or URLs that do not step: one page ahead, as named', async () => {
+    const pages = numbered(4);
+    const s = server(pages);
+    expect(await wheres(pages['http://x/p/1'] as Page, { load: s.load, resolve })).toEqual(all(4));
+    expect(s.loads).toEqual(['http://x/p/2', 'http://x/p/3', 'http://x/p/4']);
+    expect(s.maxInFlight).toBe(1);
+
+    // Cursors: the URLs do not step by a number, so nothing is predicted.
+    const cursor = (p: number): Page => {
+      const url = p === 1 ? 'http://x/c' : `http://x/c?after=k${p - 1}`;
+      return { url, base: url, next: p < 4 ? `/c?after=k${p}` : null, size: 100, count: 1, items: () => [{ kind: 'record', where: `${url}#0`, values: [] }] };
+    };
+    const cursors = Object.fromEntries([1, 2, 3, 4].map((p) => [cursor(p).url, cursor(p)]));
+    const c = server(cursors);
+    expect(await wheres(cursors['http://x/c']!, { load: c.load, resolve, parallel: 4 })).toHaveLength(4);
+    expect(c.loads).toEqual(['http://x/c?after=k1', 'http://x/c?after=k2', 'http://x/c?after=k3']);
+    expect(c.maxInFlight).toBe(1);
+  });
+
+  it('a page that names another next drops every page fetched ahead and follows next as written from then on', async () => {
+    // Pages 1..3 step; page 3 switches to cursors; /p/4 .. /p/9 exist but are not the feed's.
+    const pages = numbered(9);
+    (pages['http://x/p/3'] as Page).next = '/cursor/c1';
+    const cursorPage = (name: string, next: string | null): Page => {
+      const url = `http://x/cursor/${name}`;
+      return { url, base: url, next, size: 100, count: 1, items: () => [{ kind: 'record', where: `${url}#0`, values: [] }] };
+    };
+    pages['http://x/cursor/c1'] = cursorPage('c1', '/cursor/c2');
+    pages['http://x/cursor/c2'] = cursorPage('c2', null);
+    const s = server(pages);
+    const out = await wheres(pages['http://x/p/1'] as Page, { load: s.load, resolve, parallel: 4 });
+    expect(out).toEqual([...all(3), 'http://x/cursor/c1#0', 'http://x/cursor/c2#0']);
+    // The cursor pages were asked for one by one, as named: no more predicting.
+    expect(s.loads.filter((u) => u.includes('cursor'))).toEqual(['http://x/cursor/c1', 'http://x/cursor/c2']);
+    const predicted = s.loads.filter((u) => /\/p\/\d+$/.test(u)).map((u) => Number(u.split('/').pop()));
+    expect(predicted.slice(0, 2)).toEqual([2, 3]);
+    expect(Math.max(...predicted)).toBeLessThanOrEqual(6); // page 3 ends the predicting as soon as it arrives
+    expect(s.aborted.length).toBeGreaterThan(0);
+    expect(s.inFlight).toBe(0);
+  });
+
+  it('a page fetched ahead that fails is no error when the feed turns out not to need it', async () => {
+    const pages = numbered(6);
+    (pages['http://x/p/2'] as Page).next = '/p/2b';
+    pages['http://x/p/3'] = new CarsError('REMOTE_FAILED', 'GET http://x/p/3 failed after 6 attempts: HTTP 503 Service Unavailable');
+    const b = numbered(1)['http://x/p/1'] as Page;
+    pages['http://x/p/2b'] = { ...b, url: 'http://x/p/2b', base: 'http://x/p/2b', next: null, items: () => [{ kind: 'record', where: 'http://x/p/2b#0', values: [] }] };
+    const s = server(pages);
+    const out = await wheres(pages['http://x/p/1'] as Page, { load: s.load, resolve, parallel: 4 });
+    expect(out).toEqual([...all(2), 'http://x/p/2b#0']);
+    expect(s.loads).toContain('http://x/p/3');
+  });
+
+  it('pages predicted past the end (404, an empty page) fail nothing and load nothing; all loads have settled when it ends', async () => {
+    for (const pastTheEnd of ['404', 'empty'] as const) {
+      const pages = numbered(5);
+      if (pastTheEnd === 'empty') {
+        for (let p = 6; p <= 12; p++) {
+          const url = `http://x/p/${p}`;
+          pages[url] = { url, base: url, next: null, size: 20, count: 0, items: () => [] };
+        }
+      }
+      // The last page is slow: everything after it is answered long before.
+      const s = server(pages, (u) => (u.endsWith('/p/5') ? 60 : 2));
+      const out = await wheres(pages['http://x/p/1'] as Page, { load: s.load, resolve, parallel: 4 });
+      expect(out).toEqual(all(5));
+      expect(s.inFlight).toBe(0);
+      // Predicting stops at the first page past the end that answers: a few wasted loads, no more.
+      const past = s.loads.filter((u) => Number(u.split('/').pop()) > 5);
+      expect(past.length).toBeGreaterThan(0);
+      expect(past.length).toBeLessThanOrEqual(3);
+    }
+  });
+
+  it('a needed page that failed fails the run after the pages before it, naming its error', async () => {
+    const pages = numbered(8);
+    pages['http://x/p/4'] = new CarsError('REMOTE_FAILED', 'GET http://x/p/4 failed after 6 attempts: HTTP 503 Service Unavailable');
+    const s = server(pages, (u) => (u.endsWith('/p/4') ? 1 : 15)); // it fails before the pages before it arrive
+    const seen: string[] = [];
+    await expect(
+      (async () => {
+        for await (const c of pageItems(pages['http://x/p/1'] as Page, { load: s.load, resolve, parallel: 4 })) seen.push(...c.map((i) => String(i.where)));
+      })(),
+    ).rejects.toThrow('GET http://x/p/4 failed after 6 attempts: HTTP 503 Service Unavailable');
+    expect(seen).toEqual(all(3));
+    expect(s.inFlight).toBe(0);
+  });
+
+  it('the loop check still holds while predicting', async () => {
+    const pages = numbered(6);
+    (pages['http://x/p/3'] as Page).next = '/p/1';
+    const s = server(pages);
+    const seen: string[] = [];
+    await expect(
+      (async () => {
+        for await (const c of pageItems(pages['http://x/p/1'] as Page, { load: s.load, resolve, parallel: 4 })) seen.push(...c.map((i) => String(i.where)));
+      })(),
+    ).rejects.toThrow(/pagination loop: page 3 \(http:\/\/x\/p\/3\) has next http:\/\/x\/p\/1, which is page 1/);
+    expect(seen).toEqual(all(3));
+    expect(s.inFlight).toBe(0);
+  });
+
+  it('an empty page in the middle that names the predicted next: predicting goes on past it', async () => {
+    const pages = numbered(10);
+    const empty = pages['http://x/p/3'] as Page;
+    pages['http://x/p/3'] = { ...empty, count: 0, items: () => [] };
+    const s = server(pages);
+    const out = await wheres(pages['http://x/p/1'] as Page, { load: s.load, resolve, parallel: 3 });
+    expect(out).toEqual(all(10).filter((w) => !w.includes('/p/3#')));
+    expect(s.maxInFlight).toBe(3);
+  });
+
+  it('holds no more ahead than the budget of bytes and of pages', async () => {
+    const pages = numbered(10); // 100 each
+    const s = server(pages);
+    const held: number[] = [];
+    // The consumer is slow: the fetching would run far ahead without the budget.
+    await wheres(pages['http://x/p/1'] as Page, { load: s.load, resolve, parallel: 4, aheadBytes: 250 }, async () => {
+      await new Promise((r) => setTimeout(r, 30));
+      held.push(s.loads.length);
+    });
+    // Page n being consumed: pages up to n + 2 asked for (2 x 100 + the next estimate 100 > 250 stops a third).
+    expect(held.slice(0, 5)).toEqual([2, 3, 4, 5, 6]);
+
+    const t = server(pages);
+    const count: number[] = [];
+    await wheres(pages['http://x/p/1'] as Page, { load: t.load, resolve, parallel: 4, aheadPages: 1 }, async () => {
+      await new Promise((r) => setTimeout(r, 30));
+      count.push(t.loads.length);
+    });
+    expect(count.slice(0, 5)).toEqual([1, 2, 3, 4, 5]);
   });
 });
 
