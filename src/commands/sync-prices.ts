@@ -1,10 +1,208 @@
-// Placeholder until issue #5 lands.
-import { CarsError } from '../errors.js';
-import type { Command } from '../runner.js';
+// cars sync-prices --feed <url|path> | --api <base-url>: bring prices in line with a price source.
+// The advisory lock first (one run per shard), then the feed rows or the cars through the price
+// writers, then the counts, the lists and the exit status. See src/sync/ for the parts.
+import path from 'node:path';
+import type { Readable } from 'node:stream';
+import postgres from 'postgres';
+import { CarsError, isCarsError } from '../errors.js';
+import { databaseError } from '../db/pool.js';
+import { createHttpClient, type HttpClient } from '../http/client.js';
+import { RejectsFile } from '../import/rejects.js';
+import { createProgress } from '../progress.js';
+import type { Command, Deps, Outcome } from '../runner.js';
 import type { SyncOptions } from './contracts.js';
+import { priceUrl, syncFromApi, type ApiTally } from '../sync/from-api.js';
+import { syncFromFeed, type FeedTally } from '../sync/from-feed.js';
+import { isUrl, openFeed } from '../sync/feed.js';
+import { CsvList, defaultListPath } from '../sync/lists.js';
+import { acquireSyncLock, type SyncLock } from '../sync/lock.js';
+import { effectiveShard, shardLabel } from '../sync/shard.js';
+import { PriceWriter } from '../sync/writer.js';
+import { connectionLost, stopRefetchingTypes } from '../sync/driver.js';
 
-export function syncPricesCommand(_o: SyncOptions): Command {
-  return async () => {
-    throw new CarsError('NOT_IMPLEMENTED', 'cars sync-prices is not available yet (issue #5 has not landed); see the README for what works today');
+export const SYNC_ROWS = ['checked', 'changed', 'unchanged', 'unknown', 'failed', 'rejected'] as const;
+
+/** How many unknown VINs, failures and dry-run changes the report shows (the files hold them all). */
+const SHOW = 10;
+
+export function syncPricesCommand(o: SyncOptions): Command {
+  return (deps) => runSync(o, deps);
+}
+
+/** The price service's base URL, checked at the door; no trailing slash. */
+export function apiBase(api: string): string {
+  let u: URL;
+  try {
+    u = new URL(api);
+  } catch {
+    throw new CarsError('USAGE', `--api ${api} is not a URL (expected http(s)://host[:port][/path])`);
+  }
+  if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new CarsError('USAGE', `--api ${api}: only http and https URLs can be used`);
+  if (u.search || u.hash) throw new CarsError('USAGE', `--api ${api}: give the base URL without ?query or #fragment; cars adds /cars/<vin>/price`);
+  return u.href.replace(/\/+$/, '');
+}
+
+async function runSync(o: SyncOptions, deps: Deps): Promise<Outcome> {
+  const { report, log, db, signal } = deps;
+  const rows = report.rows;
+  for (const k of SYNC_ROWS) rows[k] = 0;
+  if (!o.feed === !o.api) throw new CarsError('USAGE', 'cars sync-prices needs exactly one of --feed <url|path> or --api <base-url>');
+  if (o.feed && o.condition) throw new CarsError('USAGE', '--condition narrows the cars asked with --api; a --feed names its own cars');
+  const base = o.api ? apiBase(o.api) : undefined;
+  const source = (o.feed ?? o.api)!;
+  const shard = effectiveShard(o.shard);
+  const dryRun = !!o.dryRun;
+  stopRefetchingTypes(db.sql);
+  report.extra.dry_run = dryRun;
+  report.extra.mode = o.feed ? 'feed' : 'api';
+  report.extra.shard = shardLabel(shard);
+
+  const runLabel = report.runId !== null ? `run${report.runId}` : new Date().toISOString().replace(/[-:]/g, '').replace(/\..*/, '');
+  const failures = new CsvList(o.failures ?? defaultListPath(deps.home, 'failures', runLabel, source, 'failures'), ['vin', 'url', 'error'], SHOW);
+  const unknown = new CsvList(defaultListPath(deps.home, 'unknown', runLabel, source, 'unknown'), o.feed ? ['vin', 'price', 'line'] : ['vin', 'url'], SHOW);
+  let rejects: RejectsFile | undefined;
+
+  // Dry runs write nothing, so they neither take nor wait for the lock.
+  const lock: SyncLock | undefined = dryRun ? undefined : await report.phase('lock', () => acquireSyncLock(db.target, shard, { runId: report.runId }));
+  let http: HttpClient | undefined;
+  const writer = new PriceWriter(
+    db.sql,
+    db.target,
+    { workers: o.workers, batchSize: o.batchSize, runId: report.runId, dryRun, maxBatchAgeMs: o.api ? 5000 : undefined, keepChanges: SHOW },
+    {
+      log,
+      unknown: (vin, price, line) => unknown.add(o.feed ? [vin, price, String(line)] : [vin, priceUrl(base!, vin)]),
+      timing: (ms) => report.add(dryRun ? 'compare' : 'write', ms),
+    },
+  );
+  const feedTally: FeedTally = { checked: 0, rejected: 0, skipped: 0, interrupted: false };
+  const apiTally: ApiTally = { checked: 0, answered: 0, unknown: 0, failed: 0, skipped: 0, stop: undefined };
+  const tally = () => {
+    rows.checked = o.feed ? feedTally.checked : apiTally.checked;
+    rows.changed = writer.changed;
+    rows.unknown = writer.unknown + apiTally.unknown;
+    rows.failed = apiTally.failed;
+    rows.rejected = feedTally.rejected;
+    rows.unchanged = rows.checked - rows.changed - rows.unknown - rows.failed;
+    report.extra.skipped_other_shards = o.feed ? feedTally.skipped : apiTally.skipped;
+    report.extra.committed_changes = writer.committed;
   };
+
+  let progress = await createProgress({ enabled: false, tty: false, totalBytes: undefined, stream: deps.progress.stream, label: 'sync-prices' });
+  try {
+    if (o.api || isUrl(source)) {
+      http = createHttpClient({ rate: o.rate, concurrency: o.concurrency, retries: o.retries, timeoutMs: o.timeout, userAgent: 'cars sync-prices' }, log);
+    }
+    if (o.feed) {
+      const feed = await report.phase('open', () => openFeed(source, { stdin: deps.stdin as Readable, http, warn: log.warn }));
+      rejects = new RejectsFile(o.rejects ?? defaultListPath(deps.home, 'rejects', runLabel, source, 'rejects'), feed.columns);
+      progress = await createProgress({ ...deps.progress, totalBytes: feed.totalBytes, label: 'sync-prices' });
+      await syncFromFeed({ feed, remote: isUrl(source), shard, writer, rejects, report, progress, signal }, feedTally);
+    } else {
+      const [{ n }] = await report.phase('count', () => (o.condition ? db.sql`select count(*)::bigint as n from cars where condition = ${o.condition}` : db.sql`select count(*)::bigint as n from cars`));
+      const total = Number(n);
+      report.extra.cars_in_table = total;
+      progress = await createProgress({ ...deps.progress, totalBytes: undefined, label: 'sync-prices' });
+      const t0 = performance.now();
+      try {
+        await syncFromApi(
+          {
+            base: base!,
+            sql: db.sql,
+            http: http!,
+            condition: o.condition,
+            shard,
+            writer,
+            failures,
+            unknown,
+            // Over this many failures the rate is over the limit however the rest goes (total >= checked).
+            maxFailures: Math.floor((total * o.maxFailureRate) / 100),
+            // Twice the requests in flight keeps the client busy while answers are written; no more, so
+            // an interrupt waits for little.
+            maxInFlight: 2 * o.concurrency,
+            report,
+            progress,
+            signal,
+          },
+          apiTally,
+        );
+      } finally {
+        report.add('fetch', performance.now() - t0);
+      }
+    }
+  } catch (e) {
+    // A connection lost outside the writers' retries, or a statement refused: exit 5 with the target.
+    if (!isCarsError(e) && (connectionLost(e) || e instanceof postgres.PostgresError)) throw databaseError(e, db.target);
+    throw e;
+  } finally {
+    tally();
+    progress.stop();
+    await writer.cleanup();
+    await rejects?.close().catch(() => undefined);
+    await failures.close().catch(() => undefined);
+    await unknown.close().catch(() => undefined);
+    if (http) {
+      report.http = http.stats();
+      await http.close().catch(() => undefined);
+    }
+    if (lock) {
+      if (!(await lock.stillHeld())) log.warn('warning: the connection holding the sync lock was lost during the run; another sync may have overlapped this one');
+      await lock.release();
+    }
+    report.extra.rejects_file = rejects?.written ? path.resolve(rejects.path) : null;
+    report.extra.failures_file = failures.written;
+    report.extra.unknown_file = unknown.written;
+  }
+
+  // ---- what happened, for the operator ----
+  const secs = report.elapsedMs() / 1000;
+  report.extra.rows_per_second = secs > 0 ? Math.round(rows.checked / secs) : 0;
+  const balanced = rows.unchanged >= 0 && writer.done + apiTally.unknown + apiTally.failed === rows.checked;
+  report.extra.accounting =
+    `checked ${rows.checked} = changed ${rows.changed} + unchanged ${rows.unchanged} + unknown ${rows.unknown} + failed ${rows.failed}${balanced ? ' ✓' : ' ✗ MISMATCH'}` +
+    (o.feed ? `; ${rows.rejected} feed row${rows.rejected === 1 ? '' : 's'} rejected` : '');
+  const failedForRate = o.feed ? rows.rejected : rows.failed;
+  const outOf = o.feed ? rows.checked + rows.rejected : rows.checked;
+  const rate = outOf > 0 ? (100 * failedForRate) / outOf : 0;
+  report.extra.failure_rate_percent = Math.round(rate * 1000) / 1000;
+
+  if (dryRun) {
+    report.extra.first_changes = writer.firstChanges;
+    if (writer.firstChanges.length) {
+      log.info(`dry run: ${rows.changed} price${rows.changed === 1 ? '' : 's'} would change, nothing was written; ${rows.changed > SHOW ? `the first ${SHOW}` : 'they are'}:`);
+      const w = Math.max(...writer.firstChanges.map((c) => c.old.length));
+      for (const c of writer.firstChanges) log.info(`  ${c.vin}  ${c.old.padStart(w)} -> ${c.new}`);
+    } else log.info('dry run: no price would change, nothing was written');
+  }
+  if (unknown.count) {
+    report.extra.first_unknown = unknown.firstRows();
+    const what = o.feed ? 'feed VINs are not in the table' : 'cars are unknown to the price service (404)';
+    const eg = unknown.first.slice(0, 5).map((c) => (o.feed ? `${c[0]} (line ${c[2]})` : c[0]));
+    log.info(`${unknown.count} ${what}, e.g. ${eg.join(', ')}${unknown.count > eg.length ? ', ...' : ''}; all of them in ${unknown.written}`);
+  }
+  if (failures.count) {
+    report.extra.first_failures = failures.firstRows();
+    log.info(`${failures.count} car${failures.count === 1 ? '' : 's'} kept their price because it could not be fetched, e.g.:`);
+    for (const [vin, url, error] of failures.first.slice(0, 5)) log.info(`  ${vin}  ${url}: ${error}`);
+  }
+
+  if (!balanced) return { status: 'failed', error: new CarsError('INTERNAL', `the counts do not add up: ${report.extra.accounting}`) };
+  if (feedTally.interrupted || apiTally.stop === 'interrupted') {
+    return { status: 'interrupted', error: new CarsError('INTERRUPTED', `interrupted after ${rows.checked} checked; ${writer.committed} price change${writer.committed === 1 ? '' : 's'} committed`) };
+  }
+  if (o.api && rows.failed > 0 && apiTally.answered === 0) {
+    // Not one answer: the price service itself failed (exit 4), not some cars (exit 3).
+    const [vin, url, error] = failures.first[0];
+    return { status: 'failed', error: new CarsError('REMOTE_FAILED', `the price service answered none of the ${rows.failed} cars asked${apiTally.stop === 'down' ? ' (stopped early)' : ''}; e.g. ${vin}: ${url}: ${error}; all of them in ${report.extra.failures_file}`) };
+  }
+  if (apiTally.stop === 'failures' || rate > o.maxFailureRate) {
+    const early = apiTally.stop === 'failures' ? ' (stopped early: the rate could no longer end below the limit)' : '';
+    const where = o.feed ? `bad rows are in ${report.extra.rejects_file}` : `the failures are in ${report.extra.failures_file}`;
+    const noun = o.feed ? `of ${outOf} feed rows were rejected` : `of ${outOf} cars failed`;
+    return {
+      status: 'threshold',
+      error: new CarsError('MAX_FAILURE_RATE', `${report.extra.failure_rate_percent}% ${noun}, more than --max-failure-rate ${o.maxFailureRate}%${early}; ${where}`),
+    };
+  }
+  return { status: 'ok' };
 }

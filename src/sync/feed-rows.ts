@@ -1,0 +1,108 @@
+// One price feed row: a VIN and a price, checked by the same rules as `cars import`. Pure.
+import { validatePrice, validateVin } from '../import/validate.js';
+
+export type PriceCheck = { ok: true; vin: string; price: string } | { ok: false; error: string };
+
+/** Validates a feed row; the price comes back canonical ("12500", "12500.50"). */
+export function checkPriceRow(vin: string | undefined, price: string | undefined): PriceCheck {
+  const v = validateVin(vin);
+  const p = validatePrice(price);
+  if (v.ok && p.ok) return { ok: true, vin: v.vin, price: p.price };
+  const errors: string[] = [];
+  if (!v.ok) errors.push(v.error);
+  if (!p.ok) errors.push(p.error);
+  return { ok: false, error: errors.join('; ') };
+}
+
+/** The key a row is sharded by: the VIN as it will be stored, or the text given when it is invalid. */
+export function vinKey(vin: string | undefined): string {
+  return vin === undefined ? '' : vin.trim().toUpperCase();
+}
+
+/** A price as the database prints numeric(12,2) ("12500.00"), in the canonical form of validatePrice. */
+export function canonicalStoredPrice(stored: string): string {
+  return stored.endsWith('.00') ? stored.slice(0, -3) : stored;
+}
+
+export interface NdjsonFields {
+  /** The values as text, for the check and for the rejects file. */
+  vin: string | undefined;
+  price: string | undefined;
+  /** Set when the line is not a JSON object with the fields. */
+  error?: string;
+}
+
+/** `{"vin": "...", "price": 12500}`: a number or a string price; anything else is named in `error`. */
+export function parseNdjsonLine(line: string): NdjsonFields {
+  let v: unknown;
+  try {
+    v = JSON.parse(line);
+  } catch (e) {
+    return { vin: undefined, price: undefined, error: `not valid JSON: ${(e as Error).message}` };
+  }
+  if (v === null || typeof v !== 'object' || Array.isArray(v)) {
+    return { vin: undefined, price: undefined, error: `expected a JSON object like {"vin": "...", "price": 12500}, got ${Array.isArray(v) ? 'an array' : v === null ? 'null' : typeof v}` };
+  }
+  const o = v as Record<string, unknown>;
+  return { vin: scalarText(o.vin), price: scalarText(o.price) };
+}
+
+/** JSON scalars as the text a CSV would hold; objects and arrays as JSON (so the check names them). */
+export function scalarText(v: unknown): string | undefined {
+  if (v === undefined || v === null) return undefined;
+  if (typeof v === 'string') return v;
+  if (typeof v === 'number' || typeof v === 'boolean') return String(v);
+  return JSON.stringify(v);
+}
+
+export interface NdjsonLine {
+  line: number;
+  text: string;
+}
+
+/** Longest NDJSON line kept whole; a longer one is cut to this and rejected. */
+export const MAX_LINE_CHARS = 1 << 20;
+
+/** Splits text into lines, numbered from 1, across chunk boundaries. Empty lines are skipped. */
+export class LineSplitter {
+  private rest = '';
+  private line = 1;
+  /** The line being skipped because it is too long (its number), or 0. */
+  private skipping = 0;
+  private readonly max: number;
+
+  constructor(maxLineChars = MAX_LINE_CHARS) {
+    this.max = maxLineChars;
+  }
+
+  push(text: string, out: Array<NdjsonLine | { line: number; tooLong: string }> = []): Array<NdjsonLine | { line: number; tooLong: string }> {
+    let buf = this.rest + text;
+    let start = 0;
+    for (let nl = buf.indexOf('\n'); nl !== -1; nl = buf.indexOf('\n', start)) {
+      if (this.skipping) {
+        this.skipping = 0;
+      } else {
+        const end = nl > start && buf.charCodeAt(nl - 1) === 13 ? nl - 1 : nl;
+        if (end > start) out.push({ line: this.line, text: buf.slice(start, end) });
+      }
+      this.line++;
+      start = nl + 1;
+    }
+    buf = buf.slice(start);
+    if (this.skipping) buf = '';
+    else if (buf.length > this.max) {
+      out.push({ line: this.line, tooLong: buf.slice(0, 200) });
+      this.skipping = this.line;
+      buf = '';
+    }
+    this.rest = buf;
+    return out;
+  }
+
+  end(out: Array<NdjsonLine | { line: number; tooLong: string }> = []): Array<NdjsonLine | { line: number; tooLong: string }> {
+    const t = this.rest.endsWith('\r') ? this.rest.slice(0, -1) : this.rest;
+    if (!this.skipping && t.length) out.push({ line: this.line, text: t });
+    this.rest = '';
+    return out;
+  }
+}
