@@ -51,9 +51,6 @@ export async function openDatabase(config: DatabaseConfig, log: Logger, options:
   };
   try {
     await sql`select 1`;
-    // postgres.js 3.4.9 re-reads array types on every new connection from a promise nobody
-    // handles; a connection killed during that read ends the process. The first read is enough.
-    (sql.options as { fetch_types?: boolean }).fetch_types = false;
     if (options.migrate !== false) db.migrationsApplied = await migrate(sql);
   } catch (e) {
     await db.close();
