@@ -2,45 +2,15 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import net from 'node:net';
-import zlib from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cars, ROOT, tempDir } from '../support/cli.js';
-import { connect, freshDatabase, servers, type Server } from '../support/db.js';
-import { CsvSplitter } from '../../src/sources/csv-records.js';
+import { cars, tempDir } from '../support/cli.js';
+import { connect, freshDatabase, servers } from '../support/db.js';
+import { carCount, expectBalanced, summary } from '../support/import-helpers.js';
 
-const fixture = (f: string) => path.join(ROOT, 'fixtures', f);
 const tmp = tempDir('cars-import-faults-');
 const ROWS = 60_000;
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
-/** Reads a CSV file into objects keyed by its header. */
-function readCsv(file: string): Array<Record<string, string>> {
-  const s = new CsvSplitter(',');
-  const items = s.end(s.push(fs.readFileSync(file, 'utf8')));
-  const [head, ...rest] = items.map((i) => (i.kind === 'record' ? i.fields : []));
-  return rest.map((f) => Object.fromEntries(head.map((h, i) => [h, f[i]])));
-}
-
-function summary(r: { stdout: string; stderr: string }) {
-  try {
-    return JSON.parse(r.stdout);
-  } catch {
-    throw new Error(`no JSON summary on stdout:\n${r.stdout}\n--- stderr:\n${r.stderr}`);
-  }
-}
-
-/** Rows in cars, or -1 before the migrations made the table. */
-async function carCount(sql: ReturnType<typeof connect>): Promise<number> {
-  try {
-    return (await sql`select count(*)::int as n from cars`)[0].n;
-  } catch {
-    return -1;
-  }
-}
-
-function expectBalanced(rows: Record<string, number>) {
-  expect(rows.read).toBe(rows.inserted + rows.updated + rows.unchanged + rows.rejected + rows.superseded);
-}
 
 describe('import faults (pg18)', () => {
   const server = servers()[0];
