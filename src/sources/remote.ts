@@ -237,7 +237,7 @@ function pagedSource(name: string, first: Page, feed: Feed): RecordSource {
  * file, without content-encoding). A body that breaks throws; a partial last record is never
  * handed on, because the splitters only see the end of input after a clean end.
  */
-async function* gunzipIfGzipped(body: AsyncIterable<Buffer>, url: string): AsyncGenerator<Buffer> {
+export async function* gunzipIfGzipped(body: AsyncIterable<Buffer>, url: string): AsyncGenerator<Buffer> {
   const it = body[Symbol.asyncIterator]();
   try {
     const head: Buffer[] = [];

@@ -2,11 +2,11 @@
 // ({"vin", "price"} per line), gzipped or not, read as chunks of checked rows with their line.
 // The format is taken from the first character of the content ('{' is NDJSON), which works the
 // same for files, stdin and URLs whatever their name or Content-Type says.
-import { pipeline, Readable } from 'node:stream';
-import { createGunzip } from 'node:zlib';
+import type { Readable } from 'node:stream';
 import { CarsError } from '../errors.js';
 import type { HttpClient } from '../http/client.js';
 import { openInput, type Input } from '../sources/input.js';
+import { gunzipIfGzipped } from '../sources/remote.js';
 import { csvSource } from '../sources/records.js';
 import { checkPriceRow, LineSplitter, parseNdjsonLine, vinKey } from './feed-rows.js';
 
@@ -52,7 +52,7 @@ export async function openFeed(source: string, opts: { stdin: Readable; http?: H
   if (remote) {
     if (!opts.http) throw new CarsError('INTERNAL', 'a feed URL needs the HTTP client');
     const res = await opts.http.stream(source);
-    const body = await gunzipIfMagic(res.body);
+    const body = gunzipIfGzipped(res.body, source);
     input = { name: source, stream: body, totalBytes: undefined, bytesRead: res.bytesSoFar };
   } else if (/^[a-z][a-z0-9+.-]*:\/\//i.test(source)) {
     throw new CarsError('USAGE', `--feed ${source}: only a path, - or an http(s):// URL can be read`);
@@ -185,20 +185,3 @@ async function peekText(stream: AsyncIterable<Buffer>): Promise<{ first: string 
   return { first, stream: again() };
 }
 
-/** A body that is gzip by its first bytes (a .gz served as octet-stream) is gunzipped here. */
-async function gunzipIfMagic(body: AsyncIterable<Buffer>): Promise<AsyncIterable<Buffer>> {
-  const it = body[Symbol.asyncIterator]();
-  const r = await it.next();
-  if (r.done) return (async function* () {})();
-  const head = r.value;
-  async function* whole(): AsyncGenerator<Buffer> {
-    try {
-      yield head;
-      for (let n = await it.next(); !n.done; n = await it.next()) yield n.value;
-    } finally {
-      await it.return?.();
-    }
-  }
-  if (!(head.length >= 2 && head[0] === 0x1f && head[1] === 0x8b)) return whole();
-  return pipeline(Readable.from(whole()), createGunzip(), () => {});
-}
