@@ -7,7 +7,9 @@ import { openInput } from '../sources/input.js';
 import { csvSource, type RecordSource, type SourceItem } from '../sources/records.js';
 import { CAR_COLUMNS, REQUIRED_COLUMNS, validateCar } from '../import/validate.js';
 import { nextYear } from '../generate.js';
-import { FIELD_SEP, stageRow, writeBatch, type StagedRow } from '../import/writer.js';
+import { writeBatch } from '../import/writer.js';
+import { RowBatch, type BatchRows } from '../import/batch.js';
+import { fnv1a } from '../sync/shard.js';
 import { RejectsFile, REJECT_COLUMNS, defaultRejectsPath } from '../import/rejects.js';
 import { createProgress } from '../progress.js';
 import type { Command, Deps, Outcome } from '../runner.js';
@@ -41,15 +43,13 @@ export const openFileSource: SourceOpener = async (source, o, deps) => {
   return csvSource(input, delimiter);
 };
 
-/** FNV-1a: which worker writes a VIN, so one VIN is always written in order by one worker. */
+/** Which worker writes a VIN (FNV-1a), so one VIN is always written in order by one worker. */
 export function workerFor(vin: string, workers: number): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < vin.length; i++) h = Math.imul(h ^ vin.charCodeAt(i), 0x01000193);
-  return (h >>> 0) % workers;
+  return fnv1a(vin) % workers;
 }
 
 interface Worker {
-  filling: StagedRow[];
+  filling: RowBatch;
   /** The batch being written, if any. */
   busy: Promise<void> | undefined;
   writing: number;
@@ -89,7 +89,9 @@ async function runImport(source: string, o: ImportOptions, deps: Deps, open: Sou
 
   const progress = await createProgress({ enabled: deps.progress.enabled, tty: deps.progress.tty, totalBytes: src.totalBytes, stream: deps.progress.stream, label: 'import' });
   const maxYear = nextYear();
-  const workers: Worker[] = Array.from({ length: o.dryRun ? 0 : o.workers }, () => ({ filling: [], busy: undefined, writing: 0 }));
+  const workers: Worker[] = Array.from({ length: o.dryRun ? 0 : o.workers }, () => ({ filling: new RowBatch(), busy: undefined, writing: 0 }));
+  // Batches written and emptied, for reuse: their buffers have grown to a batch's size already.
+  const spare: RowBatch[] = [];
   // At most (workers + 1) batches of rows in memory, filling and being written together.
   const budget = (workers.length + 1) * o.batchSize;
   let buffered = 0;
@@ -98,7 +100,7 @@ async function runImport(source: string, o: ImportOptions, deps: Deps, open: Sou
   let stopReason: 'interrupted' | 'max-rejects' | undefined;
 
   const sql = o.dryRun ? undefined : deps.db.sql;
-  const write = async (batch: StagedRow[]) => {
+  const write = async (batch: BatchRows) => {
     const t0 = performance.now();
     const r0 = report.sample();
     const r = await writeWithRetry(sql!, batch, () => committedRows, log);
@@ -108,20 +110,22 @@ async function runImport(source: string, o: ImportOptions, deps: Deps, open: Sou
     rows.unchanged += r.unchanged;
     rows.superseded += r.superseded;
     committedRows += r.inserted + r.updated + r.unchanged + r.superseded;
-    for (const f of r.refused) await reject(f.row.orig.split(FIELD_SEP), f.row.where, f.error);
+    for (const f of r.refused) await reject(f.fields, f.where, f.error);
   };
   const flush = async (w: Worker) => {
     if (w.busy) await w.busy;
     if (fatal) throw fatal;
     const batch = w.filling;
-    w.filling = [];
     if (!batch.length) return;
+    w.filling = spare.pop() ?? new RowBatch();
     w.writing = batch.length;
     w.busy = write(batch)
       .catch((e) => {
         fatal ??= e;
       })
       .finally(() => {
+        batch.clear();
+        spare.push(batch);
         buffered -= w.writing;
         w.writing = 0;
         w.busy = undefined;
@@ -169,8 +173,9 @@ async function runImport(source: string, o: ImportOptions, deps: Deps, open: Sou
           rows.valid++;
           continue;
         }
-        const w = workers[workerFor(v.row.vin, workers.length)];
-        w.filling.push(stageRow(ord++, item.where, v.row, values));
+        const hash = fnv1a(v.row.vin);
+        const w = workers[hash % workers.length];
+        w.filling.add(ord++, item.where, v.row, values, hash);
         buffered++;
         if (w.filling.length >= o.batchSize || buffered >= budget) {
           const t1 = performance.now();
@@ -236,7 +241,7 @@ async function runImport(source: string, o: ImportOptions, deps: Deps, open: Sou
 }
 
 /** A killed connection is retried once on a new one; then the run ends with exit 5. */
-async function writeWithRetry(sql: Sql, batch: StagedRow[], committed: () => number, log: Deps['log']) {
+async function writeWithRetry(sql: Sql, batch: BatchRows, committed: () => number, log: Deps['log']) {
   try {
     return await writeBatch(sql, batch);
   } catch (e) {

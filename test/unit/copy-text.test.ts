@@ -1,5 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { chunked, copyLine, copyValue } from '../../src/import/copy-text.js';
+import { copyValue } from '../../src/import/copy-text.js';
+import { RowBatch, stagingLine } from '../../src/import/batch.js';
+import { fnv1a } from '../../src/sync/shard.js';
+import type { CarRow } from '../../src/import/validate.js';
 
 describe('COPY text encoding', () => {
   it.each([
@@ -18,15 +21,57 @@ describe('COPY text encoding', () => {
     expect(copyValue(v as string | null)).toBe(expected);
   });
 
-  it('joins with tabs and ends with a newline', () => {
-    expect(copyLine(['a', null, 3])).toBe('a\t\\N\t3\n');
+});
+
+const car = (vin: string, over: Partial<CarRow> = {}): CarRow => ({
+  vin, brand: 'Škoda', model: 'Octavia', year: 2019, price: '12500.50', mileage: 84000, condition: 'available', color: 'Grey', listed_at: '2024-03-01', ...over,
+});
+
+describe('a batch of staged rows', () => {
+  it('writes one COPY line per row, escaping only what COPY needs', () => {
+    expect(stagingLine(7, car('WVWZZZ1KZAW000001'))).toBe('7\tWVWZZZ1KZAW000001\tŠkoda\tOctavia\t2019\t12500.50\t84000\tavailable\tGrey\t2024-03-01\n');
+    const odd = car('WVWZZZ1KZAW000002', { brand: 'a\tb', model: 'back\\slash\nline', mileage: null, color: null, listed_at: null });
+    expect(stagingLine(8, odd)).toBe('8\tWVWZZZ1KZAW000002\ta\\tb\tback\\\\slash\\nline\t2019\t12500.50\t\\N\tavailable\t\\N\t\\N\n');
   });
 
-  it('chunks lines without splitting one', () => {
-    const lines = Array.from({ length: 1000 }, (_, i) => `row ${i}\n`);
-    const chunks = [...chunked(lines, 100)];
-    expect(chunks.join('')).toBe(lines.join(''));
-    for (const c of chunks) expect(c.endsWith('\n')).toBe(true);
-    expect(chunks.length).toBeGreaterThan(50);
+  it('keeps every row: its bytes, where it came from and its original fields, across buffer growth', () => {
+    const b = new RowBatch();
+    const expected: string[] = [];
+    for (let i = 0; i < 3000; i++) {
+      const vin = `WVWZZZ1KZAW${String(i).padStart(6, '0')}`;
+      const row = car(vin, { model: `Model, "${i}" ünïcødé 🚗` });
+      const fields = [vin.toLowerCase(), row.brand, row.model, ' 2019 ', '12500.5', '', undefined, 'Grey', ''];
+      b.add(i, i + 2, row, fields, fnv1a(vin));
+      expected.push(stagingLine(i, row));
+    }
+    expect(b.length).toBe(3000);
+    const all = Buffer.concat([...b.copyChunks()]).toString('utf8');
+    expect(all).toBe(expected.join(''));
+    for (const c of b.copyChunks()) expect(c.length).toBeLessThanOrEqual(65536);
+    expect(b.where(2999)).toBe(3001);
+    expect(b.fields(1234)).toEqual(['wvwzzz1kzaw001234', 'Škoda', 'Model, "1234" ünïcødé 🚗', ' 2019 ', '12500.5', '', '', 'Grey', '']);
+    const r = b.range(1000, 2000).range(10, 20);
+    expect(r.length).toBe(10);
+    expect(Buffer.concat([...r.copyChunks()]).toString('utf8')).toBe(expected.slice(1010, 1020).join(''));
+    expect(r.where(0)).toBe(1012);
+    expect(r.fields(9)[0]).toBe('wvwzzz1kzaw001019');
+    expect(b.mayRepeatVins).toBe(false);
+  });
+
+  it('knows when a VIN may repeat, and forgets it when emptied for reuse', () => {
+    const b = new RowBatch();
+    b.add(0, 2, car('WVWZZZ1KZAW000001'), [], fnv1a('WVWZZZ1KZAW000001'));
+    b.add(1, 3, car('WVWZZZ1KZAW000002'), [], fnv1a('WVWZZZ1KZAW000002'));
+    expect(b.mayRepeatVins).toBe(false);
+    b.add(2, 4, car('WVWZZZ1KZAW000001', { price: '1' }), [], fnv1a('WVWZZZ1KZAW000001'));
+    expect(b.mayRepeatVins).toBe(true);
+    expect(b.range(0, 1).mayRepeatVins).toBe(true);
+    b.clear();
+    expect(b.length).toBe(0);
+    expect([...b.copyChunks()]).toEqual([]);
+    b.add(0, 9, car('WVWZZZ1KZAW000001'), ['x'], fnv1a('WVWZZZ1KZAW000001'));
+    expect(b.mayRepeatVins).toBe(false);
+    expect(b.fields(0)).toEqual(['x']);
+    expect(Buffer.concat([...b.copyChunks()]).toString()).toBe(stagingLine(0, car('WVWZZZ1KZAW000001')));
   });
 });
