@@ -9,6 +9,9 @@ import { isConnectionError, type Sql } from './pool.js';
 
 export type Tx = postgres.ReservedSql<Record<string, never>>;
 
+/** Thrown by a transaction's body to roll it back on a connection that is fine. */
+export class Rollback extends Error {}
+
 export async function inTransaction<T>(sql: Sql, fn: (tx: Tx) => Promise<T>): Promise<T> {
   const c = (await sql.reserve()) as unknown as Tx;
   let alive = true;
@@ -18,8 +21,8 @@ export async function inTransaction<T>(sql: Sql, fn: (tx: Tx) => Promise<T>): Pr
     await c`commit`;
     return result;
   } catch (e) {
-    // Only a statement the server refused leaves a live connection (in a failed transaction).
-    alive = e instanceof postgres.PostgresError && !isConnectionError(e);
+    // Only a statement the server refused, or the body's own Rollback, leaves a live connection.
+    alive = e instanceof Rollback || (e instanceof postgres.PostgresError && !isConnectionError(e));
     if (alive) await c`rollback`.catch(() => (alive = false));
     throw e;
   } finally {

@@ -10,8 +10,12 @@ import type { CarRow } from './validate.js';
 export const FIELD_SEP = '\x1f';
 
 const INITIAL_BYTES = 1 << 16;
-/** COPY is fastest fed about this much at a time. */
-const CHUNK_BYTES = 1 << 16;
+/**
+ * A batch's COPY text goes out in pieces this large, so a default batch (about 0.5 MB) is one
+ * write: fed 64 KB at a time, each piece waited for the event loop, which the parser kept busy,
+ * and the server idled through 40 ms of a 220 ms batch.
+ */
+const CHUNK_BYTES = 1 << 22;
 
 /** A growable byte store: strings appended as UTF-8, each one's end remembered. */
 class Bytes {

@@ -1,6 +1,6 @@
 // One writer's batch of prices, held in flat buffers rather than one JS string per row.
 // Why: a batch waits while the one before it is written, long enough for its rows to be promoted
-// to V8's old generation; with the launcher's small heap (--max-semi-space-size=1,
+// to V8's old generation; with the launcher's small heap of then (--max-semi-space-size=1,
 // --max-old-space-size=64) millions of promoted row strings made garbage collection the largest
 // part of a 1M-row sync's CPU (3 of 5.6 s). Here a row is 18 bytes of VIN, a few bytes of price
 // and a line number in buffers that the collector never scans, and the batch goes to PostgreSQL as

@@ -142,7 +142,7 @@ function ndjsonFeed(input: Input): Feed {
 /**
  * Hands bytes on in pieces of at most 4 KiB (views, not copies). The parsers return every row of
  * what they are given at once, and the rows of a 256 KiB read (~9000) stay alive until they are
- * all handed to the writers: more than V8's young generation holds under the launcher's
+ * all handed to the writers: more than V8's young generation held under the launcher's then
  * --max-semi-space-size=1, so most were promoted and garbage collection took most of the CPU
  * (1M rows: 4.7 s of CPU, 3 s of it GC). ~150 rows at a time die young (2.3 s, 0.8 s GC;
  * 16 KiB pieces: 4.7 s, 1 KiB: 2.6 s).

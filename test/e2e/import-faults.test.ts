@@ -129,4 +129,89 @@ describe('import faults (pg18)', () => {
       await db.drop();
     }
   }, 120_000);
+
+  describe('another session writing the same cars mid-batch', () => {
+    const HEADER = 'vin,brand,model,year,price,mileage,condition,color,listed_at';
+    const line = (i: number, price: number) => `WVWZZZ1KZAW${String(i).padStart(6, '0')},Volkswagen,Golf,2019,${price},84000,available,Grey,2024-03-01`;
+    const file = (name: string, rows: string[]) => {
+      const f = path.join(tmp, name);
+      fs.writeFileSync(f, [HEADER, ...rows].join('\n') + '\n');
+      return f;
+    };
+
+    /** Waits until the importer's connection waits for a lock another session holds. */
+    async function importerWaitsForLock(sql: ReturnType<typeof connect>, db: string): Promise<void> {
+      for (let i = 0; i < 400; i++) {
+        const w = await sql`select 1 from pg_stat_activity where datname = ${db} and application_name = 'cars' and wait_event_type = 'Lock'`;
+        if (w.length) return;
+        await new Promise((r) => setTimeout(r, 25));
+      }
+      throw new Error('the importer never waited for the lock');
+    }
+
+    it('a car updated meanwhile is merged again and ends with the file\'s values', async () => {
+      const db = await freshDatabase(server);
+      const sql = connect(db.url);
+      const other = connect(db.url);
+      const name = new URL(db.url).pathname.slice(1);
+      try {
+        const env = { DATABASE_URL: db.url, CARS_HOME: tmp };
+        const first = Array.from({ length: 20 }, (_, i) => line(i, 10_000 + i));
+        expect((await cars(['import', file('before.csv', first), '--quiet'], { env })).code).toBe(0);
+        const vin = 'WVWZZZ1KZAW000007';
+        // The other session updates a car the file changes too, and holds its row lock.
+        const tx = await other.reserve();
+        await tx`begin`;
+        await tx`update cars set color = 'Changed meanwhile', price = 1 where vin = ${vin}`;
+        const run = cars(['import', file('after.csv', Array.from({ length: 20 }, (_, i) => line(i, 20_000 + i))), '--json'], { env });
+        await importerWaitsForLock(sql, name);
+        await tx`commit`;
+        tx.release();
+        const r = await run;
+        expect(r.code, r.stderr).toBe(0);
+        const s = summary(r);
+        expect(s.rows).toMatchObject({ read: 20, inserted: 0, updated: 20, unchanged: 0 });
+        expectBalanced(s.rows);
+        const [car] = await sql`select price::text, color from cars where vin = ${vin}`;
+        expect(car).toEqual({ price: '20007.00', color: 'Grey' });
+        expect((await sql`select count(*)::int as n from cars where price::int >= 20000`)[0].n).toBe(20);
+      } finally {
+        await other.end({ timeout: 5 });
+        await sql.end({ timeout: 5 });
+        await db.drop();
+      }
+    }, 60_000);
+
+    it('a new car inserted meanwhile by another session is updated, not refused', async () => {
+      const db = await freshDatabase(server);
+      const sql = connect(db.url);
+      const other = connect(db.url);
+      const name = new URL(db.url).pathname.slice(1);
+      try {
+        const env = { DATABASE_URL: db.url, CARS_HOME: tmp };
+        expect((await cars(['db', 'migrate', '--quiet'], { env })).code).toBe(0);
+        const vin = 'WVWZZZ1KZAW000003';
+        // The other session inserts a car that the file brings as new, and has not committed yet.
+        const tx = await other.reserve();
+        await tx`begin`;
+        await tx`insert into cars (vin, brand, model, year, price) values (${vin}, 'Other', 'Car', 2001, 1)`;
+        const run = cars(['import', file('new.csv', Array.from({ length: 10 }, (_, i) => line(i, 30_000 + i))), '--json'], { env });
+        await importerWaitsForLock(sql, name);
+        await tx`commit`;
+        tx.release();
+        const r = await run;
+        expect(r.code, r.stderr).toBe(0);
+        const s = summary(r);
+        expect(s.rows).toMatchObject({ read: 10, inserted: 9, updated: 1, rejected: 0 });
+        expectBalanced(s.rows);
+        const [car] = await sql`select brand, price::text from cars where vin = ${vin}`;
+        expect(car).toEqual({ brand: 'Volkswagen', price: '30003.00' });
+        expect((await sql`select count(*)::int as n from cars`)[0].n).toBe(10);
+      } finally {
+        await other.end({ timeout: 5 });
+        await sql.end({ timeout: 5 });
+        await db.drop();
+      }
+    }, 60_000);
+  });
 });

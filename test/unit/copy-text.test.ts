@@ -47,7 +47,7 @@ describe('a batch of staged rows', () => {
     expect(b.length).toBe(3000);
     const all = Buffer.concat([...b.copyChunks()]).toString('utf8');
     expect(all).toBe(expected.join(''));
-    for (const c of b.copyChunks()) expect(c.length).toBeLessThanOrEqual(65536);
+    expect([...b.copyChunks()]).toHaveLength(1); // a batch goes out in one write
     expect(b.where(2999)).toBe(3001);
     expect(b.fields(1234)).toEqual(['wvwzzz1kzaw001234', 'Škoda', 'Model, "1234" ünïcødé 🚗', ' 2019 ', '12500.5', '', '', 'Grey', '']);
     const r = b.range(1000, 2000).range(10, 20);
