@@ -5,7 +5,7 @@ import { CarsError } from '../errors.js';
 import { isConnectionError } from '../db/pool.js';
 import { openInput } from '../sources/input.js';
 import { csvSource, type RecordSource, type SourceItem } from '../sources/records.js';
-import { CAR_COLUMNS, REQUIRED_COLUMNS, validateCar } from '../import/validate.js';
+import { CAR_COLUMNS, REQUIRED_COLUMNS, validateFields } from '../import/validate.js';
 import { nextYear } from '../generate.js';
 import { writeBatch } from '../import/writer.js';
 import { RowBatch, type BatchRows } from '../import/batch.js';
@@ -78,7 +78,7 @@ async function runImport(source: string, o: ImportOptions, deps: Deps, open: Sou
   const known = new Set<string>([...CAR_COLUMNS, ...REJECT_COLUMNS]);
   const extra = columns.filter((c) => !known.has(c.toLowerCase()));
   if (extra.length) log.warn(`warning: ${src.name}: ignoring column${extra.length > 1 ? 's' : ''} ${extra.join(', ')}`);
-  const colIdx = CAR_COLUMNS.map((c) => index.get(c)!);
+  const [vinAt, brandAt, modelAt, yearAt, priceAt, mileageAt, conditionAt, colorAt, listedAt] = CAR_COLUMNS.map((c) => index.get(c)!);
 
   const runLabel = report.runId !== null ? `run${report.runId}` : new Date().toISOString().replace(/[-:]/g, '').replace(/\..*/, '');
   const rejects = new RejectsFile(o.rejects ?? defaultRejectsPath(deps.home, runLabel, source), columns);
@@ -88,7 +88,7 @@ async function runImport(source: string, o: ImportOptions, deps: Deps, open: Sou
   };
 
   const progress = await createProgress({ enabled: deps.progress.enabled, tty: deps.progress.tty, totalBytes: src.totalBytes, stream: deps.progress.stream, label: 'import' });
-  const maxYear = nextYear();
+  const validation = { maxYear: nextYear() };
   const workers: Worker[] = Array.from({ length: o.dryRun ? 0 : o.workers }, () => ({ filling: new RowBatch(), busy: undefined, writing: 0 }));
   // Batches written and emptied, for reuse: their buffers have grown to a batch's size already.
   const spare: RowBatch[] = [];
@@ -162,9 +162,8 @@ async function runImport(source: string, o: ImportOptions, deps: Deps, open: Sou
           await reject(values, item.where, `wrong number of fields: expected ${columns.length}, got ${values.length}`, values.join(','));
           continue;
         }
-        const rec: Record<string, string | undefined> = {};
-        for (let c = 0; c < CAR_COLUMNS.length; c++) if (colIdx[c] >= 0) rec[CAR_COLUMNS[c]] = values[colIdx[c]];
-        const v = validateCar(rec, { maxYear });
+        // (An absent column's index is -1, and values[-1] is undefined: absent means empty.)
+        const v = validateFields(values[vinAt], values[brandAt], values[modelAt], values[yearAt], values[priceAt], values[mileageAt], values[conditionAt], values[colorAt], values[listedAt], validation);
         if (!v.ok) {
           await reject(values, item.where, v.error);
           continue;

@@ -16,8 +16,13 @@ export async function inTransaction<T>(sql: Sql, fn: (tx: Tx) => Promise<T>): Pr
   const c = (await sql.reserve()) as unknown as Tx;
   let alive = true;
   try {
-    await c`begin`;
+    // BEGIN goes out with the body's first statements instead of taking a round trip of its own:
+    // the server answers in order, so the body's first answer comes after BEGIN's, and on one
+    // connection a BEGIN that failed fails the statements after it too.
+    const begun = c`begin`;
+    begun.catch(() => {}); // (sends it; its error, if any, is awaited below)
     const result = await fn(c);
+    await begun;
     await c`commit`;
     return result;
   } catch (e) {

@@ -241,45 +241,61 @@ function conditionOf(v: string | undefined): Condition | null {
  * Reports every bad field, in column order, joined by "; ".
  */
 export function validateCar(rec: Record<string, string | undefined>, opts: ValidateOptions): Validation {
+  return validateFields(rec.vin, rec.brand, rec.model, rec.year, rec.price, rec.mileage, rec.condition, rec.color, rec.listed_at, opts);
+}
+
+/** validateCar, field by field (CAR_COLUMNS order): the importer's hot path builds no record object. */
+export function validateFields(
+  vinIn: string | undefined,
+  brandIn: string | undefined,
+  modelIn: string | undefined,
+  yearIn: string | undefined,
+  priceIn: string | undefined,
+  mileageIn: string | undefined,
+  conditionIn: string | undefined,
+  colorIn: string | undefined,
+  listedIn: string | undefined,
+  opts: ValidateOptions,
+): Validation {
   let errors: string[] | undefined;
 
-  const vinText = rec.vin === undefined ? '' : rec.vin.trim();
+  const vinText = vinIn === undefined ? '' : vinIn.trim();
   let vin = vinText;
   if (!VIN_UPPER_RE.test(vinText)) {
     if (VIN_RE.test(vinText)) vin = vinText.toUpperCase();
     else (errors ??= []).push(vinError(vinText));
   }
 
-  const brand = rec.brand === undefined ? '' : rec.brand.trim();
+  const brand = brandIn === undefined ? '' : brandIn.trim();
   let e = textError('brand', brand, true);
   if (e !== null) (errors ??= []).push(e);
 
-  const model = rec.model === undefined ? '' : rec.model.trim();
+  const model = modelIn === undefined ? '' : modelIn.trim();
   e = textError('model', model, true);
   if (e !== null) (errors ??= []).push(e);
 
-  const yearText = rec.year === undefined ? '' : rec.year.trim();
+  const yearText = yearIn === undefined ? '' : yearIn.trim();
   const year = DIGITS_RE.test(yearText) ? +yearText : NaN;
   if (!(year >= MIN_YEAR && year <= opts.maxYear)) (errors ??= []).push(yearError(yearText, opts.maxYear));
 
-  const p = validatePrice(rec.price);
+  const p = validatePrice(priceIn);
   if (!p.ok) (errors ??= []).push(p.error);
 
   let mileage: number | null = null;
-  const mileageText = rec.mileage === undefined ? '' : rec.mileage.trim();
+  const mileageText = mileageIn === undefined ? '' : mileageIn.trim();
   if (mileageText !== '') {
     if (DIGITS_RE.test(mileageText) && +mileageText <= MAX_MILEAGE) mileage = +mileageText;
     else (errors ??= []).push(mileageError(mileageText));
   }
 
-  const condition = conditionOf(rec.condition);
-  if (condition === null) (errors ??= []).push(`condition ${quote(rec.condition!.trim())} must be available, sold or reserved`);
+  const condition = conditionOf(conditionIn);
+  if (condition === null) (errors ??= []).push(`condition ${quote(conditionIn!.trim())} must be available, sold or reserved`);
 
-  const colorText = rec.color === undefined ? '' : rec.color.trim();
+  const colorText = colorIn === undefined ? '' : colorIn.trim();
   e = textError('color', colorText, false);
   if (e !== null) (errors ??= []).push(e);
 
-  const listedText = rec.listed_at === undefined ? '' : rec.listed_at.trim();
+  const listedText = listedIn === undefined ? '' : listedIn.trim();
   if (listedText !== '') {
     e = listedAtError(listedText);
     if (e !== null) (errors ??= []).push(e);

@@ -74,7 +74,8 @@ async function mergeOnce(sql: Sql, rows: BatchRows, safe: boolean): Promise<Omit
     if (unique && updated !== Number(r.expected_updates)) throw new ConcurrentWrite('a car of the batch changed meanwhile');
     // A batch that changed nothing has nothing to lose in a crash: its commit need not wait for
     // the disk (a re-import of unchanged data is mostly such batches).
-    if (inserted + updated === 0) await c.unsafe('set local synchronous_commit = off');
+    // (Sent with the COMMIT that follows, not awaited on its own; a failure fails the COMMIT.)
+    if (inserted + updated === 0) c.unsafe('set local synchronous_commit = off').catch(() => {});
     return { inserted, updated, unchanged: distinct - inserted - updated, superseded: rows.length - distinct };
   });
 }

@@ -31,6 +31,9 @@ describe('a batch of staged rows', () => {
   it('writes one COPY line per row, escaping only what COPY needs', () => {
     expect(stagingLine(7, car('WVWZZZ1KZAW000001'))).toBe('7\tWVWZZZ1KZAW000001\tŠkoda\tOctavia\t2019\t12500.50\t84000\tavailable\tGrey\t2024-03-01\n');
     const odd = car('WVWZZZ1KZAW000002', { brand: 'a\tb', model: 'back\\slash\nline', mileage: null, color: null, listed_at: null });
+    const unicode = car('WVWZZZ1KZAW000003', { brand: 'Citroën\tC4', model: 'Ü\\\nnul\0end', color: '🚗' });
+    expect(stagingLine(12, unicode)).toBe('12\tWVWZZZ1KZAW000003\tCitroën\\tC4\tÜ\\\\\\nnulend\t2019\t12500.50\t84000\tavailable\t🚗\t2024-03-01\n');
+    expect(stagingLine(3_000_000, car('WVWZZZ1KZAW000004', { year: 1886, mileage: 0 }))).toMatch(/^3000000\tWVWZZZ1KZAW000004\t.*\t1886\t12500.50\t0\t/);
     expect(stagingLine(8, odd)).toBe('8\tWVWZZZ1KZAW000002\ta\\tb\tback\\\\slash\\nline\t2019\t12500.50\t\\N\tavailable\t\\N\t\\N\n');
   });
 
