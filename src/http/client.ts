@@ -13,7 +13,7 @@ import type { Dispatcher } from 'undici';
 import { CarsError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { HttpFigures } from '../report.js';
-import { retryDelay } from './backoff.js';
+import { FAULT_BACKOFF, THROTTLE_BACKOFF, retryDelay } from './backoff.js';
 import { parseRetryAfter } from './retry-after.js';
 import { TokenBucket } from './token-bucket.js';
 
@@ -30,10 +30,25 @@ export interface HttpOptions {
   maxBodyBytes?: number;
   /** A Retry-After longer than this fails the request instead of sleeping for hours. Default 120 s. */
   maxRetryAfterMs?: number;
+  /** Delay ceiling of the first retry after a fault without Retry-After (5xx, a broken connection). Default FAULT_BACKOFF's. */
   backoffBaseMs?: number;
+  /** The same after a 429 without Retry-After: the server says we are too fast. Default THROTTLE_BACKOFF's. */
+  throttleBaseMs?: number;
+  /** No computed delay is longer (a Retry-After may be). Default 30 s. */
   backoffCapMs?: number;
   userAgent: string;
   random?: () => number;
+}
+
+/** What a caller may ask of one GET besides its URL. */
+export interface GetOptions {
+  /**
+   * The caller no longer wants the answer: a wait for a token, a slot or a retry ends at once and
+   * the call rejects with the signal's reason. A request already on the wire is not cut short.
+   */
+  signal?: AbortSignal;
+  /** Told when a retry starts waiting out its backoff (true) and when the wait ends (false). */
+  onBackoff?: (waiting: boolean) => void;
 }
 
 export type ResponseHeaders = Record<string, string | string[] | undefined>;
@@ -60,7 +75,7 @@ export interface StreamResponse {
 
 export interface HttpClient {
   /** GET a whole body: retried. 2xx and 404 resolve (the caller decides about 404); any other final status rejects. */
-  getText(url: string): Promise<TextResponse>;
+  getText(url: string, options?: GetOptions): Promise<TextResponse>;
   /** getText + JSON.parse of a 2xx body; `data` is undefined for 404. */
   getJson<T = unknown>(url: string): Promise<{ status: number; data: T | undefined; url: string }>;
   /** A streaming body. Retried only until its first byte has arrived; a non-2xx status rejects. */
@@ -70,16 +85,12 @@ export interface HttpClient {
 }
 
 const MiB = 1024 * 1024;
-const DEFAULTS = { maxBodyBytes: 32 * MiB, maxRetryAfterMs: 120_000, backoffBaseMs: 250, backoffCapMs: 30_000 };
+const DEFAULTS = { maxBodyBytes: 32 * MiB, maxRetryAfterMs: 120_000 };
 const MAX_REDIRECTS = 5;
 /** How much of a failed attempt's body we read to keep its connection; beyond this we drop the socket. */
 const DRAIN_LIMIT = 64 * 1024;
-/**
- * A request reaches the server a little after its token is granted (event loop, network). Pacing
- * for a window of 1000 + this many ms keeps that jitter from pushing a server-side per-second count
- * over the rate; it costs 2 % of throughput.
- */
-const RATE_GUARD_MS = 20;
+/** See catchUpTokens. */
+const CATCH_UP_MS = 100;
 
 const RETRY_STATUSES = new Set([429, 502, 503, 504]);
 const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308]);
@@ -107,10 +118,13 @@ const RETRY_ERROR_CODES = new Set([
 class AttemptFailure extends Error {
   readonly retryable: boolean;
   readonly retryAfterMs: number | undefined;
-  constructor(message: string, retryable: boolean, options: { cause?: unknown; retryAfterMs?: number } = {}) {
+  /** A 429: the server asked for fewer requests. */
+  readonly throttled: boolean;
+  constructor(message: string, retryable: boolean, options: { cause?: unknown; retryAfterMs?: number; throttled?: boolean } = {}) {
     super(message, { cause: options.cause });
     this.retryable = retryable;
     this.retryAfterMs = options.retryAfterMs;
+    this.throttled = options.throttled ?? false;
   }
 }
 
@@ -189,26 +203,42 @@ function checkOptions(opts: HttpOptions): void {
   need(Number.isInteger(opts.concurrency) && opts.concurrency >= 1, `Expected \`concurrency\` to be an integer from 1 and up, got ${opts.concurrency}`);
   need(Number.isInteger(opts.retries) && opts.retries >= 0, `Expected \`retries\` to be an integer from 0 and up, got ${opts.retries}`);
   need(Number.isFinite(opts.timeoutMs) && opts.timeoutMs > 0, `Expected \`timeoutMs\` to be a number above 0, got ${opts.timeoutMs}`);
-  for (const key of ['maxBodyBytes', 'maxRetryAfterMs', 'backoffBaseMs', 'backoffCapMs'] as const) {
+  for (const key of ['maxBodyBytes', 'maxRetryAfterMs', 'backoffBaseMs', 'throttleBaseMs', 'backoffCapMs'] as const) {
     const v = opts[key];
     need(v === undefined || (Number.isFinite(v) && v >= 0), `Expected \`${key}\` to be a number from 0 and up, got ${v}`);
   }
   need(typeof opts.userAgent === 'string' && opts.userAgent.length > 0, 'Expected `userAgent` to be a non-empty string');
 }
 
-/** Sleeps at least `ms` by the monotonic clock (timers may fire a little early). */
-async function sleepAtLeast(ms: number): Promise<void> {
+/** Sleeps at least `ms` by the monotonic clock (timers may fire a little early); `signal` ends it early, rejecting. */
+async function sleepAtLeast(ms: number, signal?: AbortSignal): Promise<void> {
   const end = performance.now() + ms;
   for (let left = ms; left > 0; left = end - performance.now()) {
-    await sleep(Math.min(Math.ceil(left), 2 ** 31 - 1));
+    try {
+      await sleep(Math.min(Math.ceil(left), 2 ** 31 - 1), undefined, { signal });
+    } catch (err) {
+      throw signal?.aborted ? signal.reason : err;
+    }
   }
+}
+
+/**
+ * Tokens the rate limit may grant at once to get back on its schedule after a stall while requests
+ * were waiting (the event loop busy parsing a page or starting a write, a garbage collection), so a
+ * stall of up to CATCH_UP_MS is made up instead of lost. Idle time earns nothing, and the bucket's
+ * hard cap keeps every 1 s window of the server within the rate.
+ */
+function catchUpTokens(rate: number): number {
+  return Math.floor((rate * CATCH_UP_MS) / 1000);
 }
 
 export function createHttpClient(opts: HttpOptions, log: Logger): HttpClient {
   checkOptions(opts);
   const maxBodyBytes = opts.maxBodyBytes ?? DEFAULTS.maxBodyBytes;
   const maxRetryAfterMs = opts.maxRetryAfterMs ?? DEFAULTS.maxRetryAfterMs;
-  const backoff = { baseMs: opts.backoffBaseMs ?? DEFAULTS.backoffBaseMs, capMs: opts.backoffCapMs ?? DEFAULTS.backoffCapMs };
+  // Faults and throttling back off differently (backoff.ts); a Retry-After overrides both.
+  const backoff = { ...FAULT_BACKOFF, baseMs: opts.backoffBaseMs ?? FAULT_BACKOFF.baseMs, capMs: opts.backoffCapMs ?? FAULT_BACKOFF.capMs };
+  const throttleBackoff = { ...THROTTLE_BACKOFF, baseMs: opts.throttleBaseMs ?? THROTTLE_BACKOFF.baseMs, capMs: opts.backoffCapMs ?? THROTTLE_BACKOFF.capMs };
   const random = opts.random ?? Math.random;
   const { timeoutMs } = opts;
 
@@ -219,20 +249,33 @@ export function createHttpClient(opts: HttpOptions, log: Logger): HttpClient {
     bodyTimeout: timeoutMs,
     connectTimeout: timeoutMs,
   });
-  const bucket = new TokenBucket(opts.rate, { guardMs: RATE_GUARD_MS });
+  const bucket = new TokenBucket(opts.rate, { catchUp: catchUpTokens(opts.rate) });
   const limit = pLimit(opts.concurrency);
   const requestHeaders = { 'user-agent': opts.userAgent, 'accept-encoding': 'gzip', accept: '*/*' };
   const figures: HttpFigures = { requests: 0, retries: 0, statuses: {}, bytes: 0, rate_wait_ms: 0, backoff_wait_ms: 0 };
   let closed = false;
 
-  /** Takes a slot among the `concurrency` in flight; call the returned function to give it back. */
-  function acquire(): Promise<() => void> {
-    return new Promise((granted) => {
+  /**
+   * Takes a slot among the `concurrency` in flight; call the returned function to give it back. A
+   * caller whose signal fires while it waits rejects, and the slot it would have had is given back
+   * as soon as it comes.
+   */
+  function acquire(signal?: AbortSignal): Promise<() => void> {
+    return new Promise((granted, refused) => {
+      signal?.throwIfAborted();
+      let gaveUp = false;
+      const giveUp = () => {
+        gaveUp = true;
+        refused(signal!.reason);
+      };
+      signal?.addEventListener('abort', giveUp, { once: true });
       void limit(
         () =>
           new Promise<void>((release) => {
+            signal?.removeEventListener('abort', giveUp);
+            if (gaveUp) release();
             // Releasing twice (error paths) must not free two slots; `release` is idempotent.
-            granted(() => release());
+            else granted(() => release());
           }),
       );
     });
@@ -294,11 +337,12 @@ export function createHttpClient(opts: HttpOptions, log: Logger): HttpClient {
   }
 
   /** One request, following redirects by hand. Runs inside a concurrency slot. */
-  async function send(start: URL): Promise<Reply> {
+  async function send(start: URL, signal?: AbortSignal): Promise<Reply> {
     let url = start;
     const chain = [url.href];
     for (let hop = 0; ; hop++) {
-      figures.rate_wait_ms += await bucket.take();
+      const grant = await bucket.take(signal);
+      figures.rate_wait_ms += grant.waitedMs;
       figures.requests++;
       let res: Dispatcher.ResponseData;
       try {
@@ -312,6 +356,10 @@ export function createHttpClient(opts: HttpOptions, log: Logger): HttpClient {
         });
       } catch (err) {
         throw classify(err, timeoutMs);
+      } finally {
+        // Answered or failed: the server has seen it by now, if it ever will; it holds its place in
+        // the rate window for 1 s from now (token-bucket.ts).
+        grant.answered();
       }
       countStatus(res.statusCode);
       const reply: Reply = { status: res.statusCode, statusText: res.statusText, headers: res.headers, body: res.body, url: url.href };
@@ -345,20 +393,23 @@ export function createHttpClient(opts: HttpOptions, log: Logger): HttpClient {
     await discard(reply.body);
     const retryable = RETRY_STATUSES.has(reply.status);
     const retryAfterMs = retryable ? parseRetryAfter(reply.headers['retry-after'], Date.now()) : undefined;
-    return new AttemptFailure(statusLine(reply), retryable, { retryAfterMs });
+    return new AttemptFailure(statusLine(reply), retryable, { retryAfterMs, throttled: reply.status === 429 });
   }
 
   function remoteFailed(url: string, attempts: number, reason: string, cause?: unknown): CarsError {
     return new CarsError('REMOTE_FAILED', `GET ${url} failed after ${plural(attempts, 'attempt')}: ${reason}`, { cause });
   }
 
-  async function withRetries<T>(url: string, attemptOnce: () => Promise<T>): Promise<T> {
+  async function withRetries<T>(url: string, attemptOnce: () => Promise<T>, get: GetOptions = {}): Promise<T> {
     const attempts = opts.retries + 1;
+    const { signal } = get;
     for (let attempt = 1; ; attempt++) {
       let failure: AttemptFailure;
       try {
         return await attemptOnce();
       } catch (err) {
+        // Given up by the caller: nothing to retry, nothing to report.
+        if (signal?.aborted) throw signal.reason;
         failure = classify(err, timeoutMs);
       }
       if (!failure.retryable || attempt >= attempts) {
@@ -373,15 +424,20 @@ export function createHttpClient(opts: HttpOptions, log: Logger): HttpClient {
           failure,
         );
       }
-      const delay = retryDelay(attempt, after, backoff, random);
+      const delay = retryDelay(attempt, after, failure.throttled ? throttleBackoff : backoff, random);
       figures.retries++;
       log.once(
         `http-retry:${failure.message}`,
         `GET ${url}: ${failure.message}; retrying (up to ${plural(opts.retries, 'retry')} per request; the report counts them all)`,
       );
       const t0 = performance.now();
-      await sleepAtLeast(delay);
-      figures.backoff_wait_ms += performance.now() - t0;
+      get.onBackoff?.(true);
+      try {
+        await sleepAtLeast(delay, signal);
+      } finally {
+        figures.backoff_wait_ms += performance.now() - t0;
+        get.onBackoff?.(false);
+      }
     }
   }
 
@@ -404,19 +460,23 @@ export function createHttpClient(opts: HttpOptions, log: Logger): HttpClient {
     return Buffer.concat(chunks, size);
   }
 
-  async function getText(url: string): Promise<TextResponse> {
+  async function getText(url: string, get: GetOptions = {}): Promise<TextResponse> {
     const u = checkUrl(url);
-    return withRetries(url, async () => {
-      const release = await acquire();
-      try {
-        const reply = await send(u);
-        if (!(reply.status >= 200 && reply.status < 300) && reply.status !== 404) throw await statusFailure(reply);
-        const text = (await readWhole(reply)).toString('utf8');
-        return { status: reply.status, headers: reply.headers, text, url: reply.url };
-      } finally {
-        release();
-      }
-    });
+    return withRetries(
+      url,
+      async () => {
+        const release = await acquire(get.signal);
+        try {
+          const reply = await send(u, get.signal);
+          if (!(reply.status >= 200 && reply.status < 300) && reply.status !== 404) throw await statusFailure(reply);
+          const text = (await readWhole(reply)).toString('utf8');
+          return { status: reply.status, headers: reply.headers, text, url: reply.url };
+        } finally {
+          release();
+        }
+      },
+      get,
+    );
   }
 
   async function getJson<T = unknown>(url: string): Promise<{ status: number; data: T | undefined; url: string }> {

@@ -1,118 +1,222 @@
-// The run-wide request rate limit. Callers queue in FIFO order; each gets its token at a scheduled
-// time spaced 1000/rate ms after the previous one (a GCRA / virtual-scheduling token bucket), so a
-// server that counts requests per second, in fixed or sliding windows, never sees more than
-// `rate` (+ burst - 1). The schedule does not drift when timers fire late; a log of the last grants
-// is checked against the clock as well, so late timers firing together cannot bunch grants into
-// one window either.
+// The run-wide request rate limit. Callers queue in FIFO order; tokens are paced 1000/rate ms apart
+// (GCRA / virtual scheduling; `catchUp` lets a few go at once when the bucket fell behind its
+// schedule while callers waited), and a hard cap holds on top of the pacing: no 1 s window of the
+// server ever sees more than `rate` requests, whatever the catching up, late timers, a busy event
+// loop or the network do.
+//
+// The cap, without assumptions about delays: a request holds a place from its grant (while it is in
+// flight it may reach the server at any moment) until 1 s after its answer (the server had it
+// before it answered), and a token is granted only while fewer than `rate` places are held. If
+// `rate` + 1 requests reached the server within 1 s, then at the grant of the last of them the
+// others were all in flight or answered less than 1 s before: it would not have been granted. A
+// fast server pays its round trip per window for this; a request that hangs holds one place.
 
 export interface TokenBucketOptions {
-  /** Tokens that may be taken at once after an idle spell. Default 1: strictly paced. */
-  burst?: number;
   /**
-   * Extra ms added to the 1 s window the guarantee holds for (and to the spacing). A request is
-   * seen by the server a little after its token is granted; a guard larger than that jitter keeps
-   * the server-side count within the rate. Default 0.
+   * When the bucket fell behind its schedule while callers were waiting (timers firing late, a busy
+   * event loop), tokens go at once until it is back on schedule, at most this many besides the one
+   * whose time had come already. Time with nobody waiting earns nothing: the bucket starts empty and
+   * never runs ahead of 1000/rate from the moment callers start waiting. Default 0.
    */
-  guardMs?: number;
+  catchUp?: number;
   now?: () => number;
   sleep?: (ms: number) => Promise<void>;
 }
 
+/** A token granted to one request. */
+export interface Grant {
+  /** Milliseconds spent waiting for the token. */
+  waitedMs: number;
+  /**
+   * Must be called when the request's answer (or its failure) has come: until then the request
+   * holds its place in the window. Later calls do nothing.
+   */
+  answered(): void;
+}
+
 interface Waiter {
   since: number;
-  resolve: (waitedMs: number) => void;
+  resolve: (grant: Grant) => void;
   reject: (err: unknown) => void;
+  /** Served, or gave up (its signal fired): skipped. */
+  gone: boolean;
 }
+
+/** The window the server counts requests in. */
+const WINDOW_MS = 1000;
 
 const defaultSleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 export class TokenBucket {
   readonly rate: number;
-  readonly burst: number;
+  readonly catchUp: number;
   /** Spacing between tokens in ms. */
   readonly intervalMs: number;
-  private readonly windowMs: number;
+  /** At most this many requests in any 1 s window of the server. */
+  readonly limit: number;
   private readonly now: () => number;
   private readonly sleep: (ms: number) => Promise<void>;
   private readonly queue: Waiter[] = [];
   private head = 0;
   private pumping = false;
-  /** Theoretical arrival time of the next token when the bucket is full-paced. */
+  /** Theoretical arrival time of the next token, plus `catchUp` intervals (GCRA). */
   private tat = -Infinity;
-  /** Grant times of the last `limit` tokens, a ring; `log[pos]` is the oldest. */
-  private readonly log: Float64Array;
-  private pos = 0;
+  /** Requests granted and not answered yet. */
+  private inFlight = 0;
+  /** When the answered requests that still hold a place were answered, oldest first (from `first`). */
+  private readonly answers: number[] = [];
+  private first = 0;
+  /** Wakes the pump when it waits for an answer. */
+  private onAnswer: (() => void) | undefined;
 
   constructor(rate: number, opts: TokenBucketOptions = {}) {
     if (typeof rate !== 'number' || !Number.isFinite(rate) || rate <= 0) {
       throw new RangeError(`Expected \`rate\` to be a number above 0 (requests per second), got ${rate}`);
     }
-    const burst = opts.burst ?? 1;
-    if (!Number.isInteger(burst) || burst < 1) {
-      throw new RangeError(`Expected \`burst\` to be an integer from 1 and up, got ${burst}`);
-    }
-    const guardMs = opts.guardMs ?? 0;
-    if (!Number.isFinite(guardMs) || guardMs < 0) {
-      throw new RangeError(`Expected \`guardMs\` to be a number from 0 and up, got ${guardMs}`);
+    const catchUp = opts.catchUp ?? 0;
+    if (!Number.isInteger(catchUp) || catchUp < 0) {
+      throw new RangeError(`Expected \`catchUp\` to be an integer from 0 and up, got ${catchUp}`);
     }
     this.rate = rate;
-    this.burst = burst;
-    this.windowMs = 1000 + guardMs;
-    this.intervalMs = this.windowMs / rate;
+    this.catchUp = catchUp;
+    this.intervalMs = WINDOW_MS / rate;
     this.now = opts.now ?? (() => performance.now());
     this.sleep = opts.sleep ?? defaultSleep;
-    // At most this many grants in any window; for a fractional rate, round down ("never exceed").
-    const limit = Math.max(1, Math.floor(rate + burst - 1 + 1e-9));
-    this.log = new Float64Array(limit).fill(-Infinity);
+    // For a fractional rate, round down ("never exceed").
+    this.limit = Math.max(1, Math.floor(rate + 1e-9));
   }
 
-  /** Waits for a token; resolves with the ms spent waiting. Callers are served first come, first served. */
-  take(): Promise<number> {
-    return new Promise<number>((resolve, reject) => {
-      this.queue.push({ since: this.now(), resolve, reject });
+  /**
+   * Waits for a token; callers are served first come, first served. A caller whose `signal` fires
+   * while it waits leaves the queue without a token (the promise rejects with the signal's reason).
+   */
+  take(signal?: AbortSignal): Promise<Grant> {
+    return new Promise<Grant>((resolve, reject) => {
+      if (signal?.aborted) {
+        reject(signal.reason);
+        return;
+      }
+      const waiter: Waiter = { since: this.now(), resolve, reject, gone: false };
+      if (signal) {
+        const leave = () => {
+          if (waiter.gone) return;
+          waiter.gone = true;
+          reject(signal.reason);
+        };
+        signal.addEventListener('abort', leave, { once: true });
+        waiter.resolve = (grant) => {
+          signal.removeEventListener('abort', leave);
+          resolve(grant);
+        };
+      }
+      this.queue.push(waiter);
       if (!this.pumping) void this.pump();
     });
   }
 
-  /** Callers waiting for a token. */
+  /** Callers waiting for a token (those that gave up may still be counted until their turn). */
   get waiting(): number {
     return this.queue.length - this.head;
   }
 
   private async pump(): Promise<void> {
     this.pumping = true;
+    // Callers start waiting: the time nobody waited earns no tokens (the schedule starts now).
+    this.tat = Math.max(this.tat, this.now() + this.catchUp * this.intervalMs);
     try {
-      while (this.head < this.queue.length) {
-        const waiter = this.queue[this.head]!;
-        const scheduled = Math.max(this.now(), this.tat - (this.burst - 1) * this.intervalMs);
+      while (this.skipGone()) {
+        const scheduled = Math.max(this.now(), this.tat - this.catchUp * this.intervalMs);
         let t: number;
         for (;;) {
           t = this.now();
-          // The oldest of the last `limit` grants must have left the window.
-          const due = Math.max(scheduled, this.log[this.pos]! + this.windowMs);
+          const free = this.placeFreeAt(t);
+          if (free === undefined) {
+            await this.nextAnswer();
+            continue;
+          }
+          const due = Math.max(scheduled, free);
           if (t >= due) break;
           await this.sleep(due - t);
         }
+        // The one at the head may have given up while we slept; the next one takes its turn.
+        if (!this.skipGone()) break;
+        const waiter = this.queue[this.head]!;
+        this.queue[this.head++] = undefined as unknown as Waiter;
         // Advance from the schedule, not from `t`, so late timers do not slow the rate down.
         this.tat = Math.max(this.tat, scheduled) + this.intervalMs;
-        this.log[this.pos] = t;
-        this.pos = (this.pos + 1) % this.log.length;
-        this.queue[this.head++] = undefined as unknown as Waiter;
-        if (this.head > 1024 && this.head * 2 > this.queue.length) {
-          this.queue.splice(0, this.head);
-          this.head = 0;
-        }
-        waiter.resolve(t - waiter.since);
+        waiter.gone = true;
+        waiter.resolve(this.grant(t - waiter.since));
       }
-      this.queue.length = 0;
-      this.head = 0;
     } catch (err) {
       // A failing sleep is a bug in the injected clock; do not leave callers hanging.
-      for (let i = this.head; i < this.queue.length; i++) this.queue[i]!.reject(err);
+      for (let i = this.head; i < this.queue.length; i++) {
+        const w = this.queue[i]!;
+        if (!w.gone) w.reject(err);
+        w.gone = true;
+      }
+    } finally {
       this.queue.length = 0;
       this.head = 0;
-    } finally {
       this.pumping = false;
     }
+  }
+
+  /** Drops the callers at the head that were served or gave up; true if someone is still waiting. */
+  private skipGone(): boolean {
+    while (this.head < this.queue.length && this.queue[this.head]!.gone) this.queue[this.head++] = undefined as unknown as Waiter;
+    if (this.head > 1024 && this.head * 2 > this.queue.length) {
+      this.queue.splice(0, this.head);
+      this.head = 0;
+    }
+    return this.head < this.queue.length;
+  }
+
+  /**
+   * When a place in the window is free for a grant at `t` or later: `t` or earlier if one is free
+   * now, the time the oldest answer that must leave leaves, or undefined when only answers of
+   * requests still in flight can free one.
+   */
+  private placeFreeAt(t: number): number | undefined {
+    this.forget(t);
+    const held = this.inFlight + this.answers.length - this.first;
+    if (held < this.limit) return t;
+    const mustLeave = held - this.limit; // answers that must leave the window, besides one more
+    const i = this.first + mustLeave;
+    return i < this.answers.length ? this.answers[i]! + WINDOW_MS : undefined;
+  }
+
+  /** Drops the answers that left the window by `t`. */
+  private forget(t: number): void {
+    while (this.first < this.answers.length && this.answers[this.first]! + WINDOW_MS <= t) this.first++;
+    if (this.first > 1024 && this.first * 2 > this.answers.length) {
+      this.answers.splice(0, this.first);
+      this.first = 0;
+    }
+  }
+
+  private nextAnswer(): Promise<void> {
+    return new Promise<void>((resolve) => {
+      this.onAnswer = resolve;
+    });
+  }
+
+  private grant(waitedMs: number): Grant {
+    this.inFlight++;
+    let done = false;
+    return {
+      waitedMs,
+      answered: () => {
+        if (done) return;
+        done = true;
+        this.inFlight--;
+        // The clock is monotonic, so the answers stay in order.
+        const t = this.now();
+        this.answers.push(t);
+        this.forget(t);
+        const wake = this.onAnswer;
+        this.onAnswer = undefined;
+        wake?.();
+      },
+    };
   }
 }

@@ -6,11 +6,14 @@
 // are consumed. When the first page's URL and the URL its `next` leads to differ by one decimal
 // integer that grew by a step d (`/page/1` -> `/page/2`, `?offset=0` -> `?offset=50`), and more
 // than one fetch at once is allowed, the pages after it are predicted and fetched ahead too, a few
-// at once, within a budget of bytes held ahead. A predicted page is used only when the page before
-// it names exactly its URL; the first page that does not discards every page fetched ahead and
-// ends the predicting for the run (the pages are then followed one by one, as named). A predicted
-// page past the end (404, an empty page, any failure) is never loaded and fails nothing, unless the
-// feed turns out to need it.
+// at once, within a budget of bytes held ahead. A page waiting to retry does not count among the
+// fetches at once: the pages after it go on being fetched (within the budget) while it waits. A
+// predicted page is used only when the page before it names exactly its URL; the first page that
+// does not discards every page fetched ahead and ends the predicting for the run (the pages are then
+// followed one by one, as named). A predicted page past the end (404, an empty page, any failure) is
+// never loaded and fails nothing, unless the feed turns out to need it; once a page fetched ahead
+// shows where the feed ends (its next is null, another URL, or it failed), the fetches of pages after
+// it are called off, so the ones still waiting for their turn are never sent.
 import { CarsError } from '../errors.js';
 import { carValues, hasCarNumber, isJsonObject, jsonKind, parseKeepingNumbers, rawJson } from './car-json.js';
 import type { SourceItem } from './records.js';
@@ -150,14 +153,17 @@ export interface PagesOptions {
   /**
    * Fetches and parses one page (retries are its business); rejects with a CarsError. `signal` is
    * aborted when the page is no longer wanted (a prediction that failed, or the end of the run);
-   * the load may stop early then, and whatever it settles with is ignored.
+   * the load may stop early then, and whatever it settles with is ignored. `onBackoff(true)` says
+   * the load is waiting to retry (it is then not counted among the fetches at once), and
+   * `onBackoff(false)` that it is fetching again.
    */
-  load: (url: string, signal: AbortSignal) => Promise<Page>;
+  load: (url: string, signal: AbortSignal, onBackoff: (waiting: boolean) => void) => Promise<Page>;
   /** Turns a page's `next` into the URL to load, or throws a CarsError. */
   resolve: (next: string, page: Page) => string;
   /**
-   * Page fetches at once. 1 (the default): only the page the current one names is fetched ahead.
-   * More: when the page URLs step (pageStep), predicted pages are fetched ahead, this many at once.
+   * Page fetches at once (a page waiting to retry is not counted). 1 (the default): only the page
+   * the current one names is fetched ahead. More: when the page URLs step (pageStep), predicted
+   * pages are fetched ahead, this many at once.
    */
   parallel?: number;
   /**
@@ -179,6 +185,8 @@ interface Slot {
   error?: unknown;
   /** No longer wanted: whatever the load settles with is dropped. */
   dropped: boolean;
+  /** Waiting to retry: not counted among the fetches at once. */
+  backingOff: boolean;
   controller: AbortController;
   /** Settles when the load does; never rejects. */
   done: Promise<void>;
@@ -193,8 +201,10 @@ export async function* pageItems(first: Page, opts: PagesOptions): AsyncGenerato
   const seen = new Map<string, number>([[first.url, 1]]);
   /** Pages number+1, number+2, ... fetched ahead, in order. */
   const ahead: Slot[] = [];
-  /** Loads not settled yet, wanted or dropped: at most `parallel` of them are speculative. */
+  /** Loads not settled yet, wanted or dropped. */
   const pending = new Set<Slot>();
+  /** Loads in `pending` that are not waiting to retry: at most `parallel` of them are speculative. */
+  let fetching = 0;
   /** The URL of the page `n` after the first, while predicting. */
   let step: ((n: number) => string) | undefined;
   /** No page after this one is predicted: it failed, is empty, is the last or names another next. */
@@ -205,11 +215,15 @@ export async function* pageItems(first: Page, opts: PagesOptions): AsyncGenerato
 
   const aheadSize = () => ahead.reduce((sum, s) => sum + (s.state === 'ok' ? (s.page!.size ?? 0) : s.state === 'pending' ? largest : 0), 0);
 
-  /** A predicted page that arrived: does it go on the way predicted? If not, predict nothing after it. */
+  /**
+   * A predicted page that arrived: does it go on the way predicted? If not, predict nothing after it,
+   * and call off the pages fetched after it unless the feed may still need them.
+   */
   const check = (slot: Slot): void => {
     const page = slot.page!;
-    if (!step || page.next === null || page.count === 0) {
+    if (!step || page.next === null) {
       stopAt = Math.min(stopAt, slot.n);
+      dropAfter(slot.n); // the end: nothing after it is ever read
       return;
     }
     let next: string | undefined;
@@ -218,22 +232,45 @@ export async function* pageItems(first: Page, opts: PagesOptions): AsyncGenerato
     } catch {
       // Raised when (if) the feed gets to this page.
     }
-    if (next !== step(slot.n)) stopAt = Math.min(stopAt, slot.n);
+    if (next !== step(slot.n)) {
+      stopAt = Math.min(stopAt, slot.n);
+      dropAfter(slot.n); // the feed goes on elsewhere, if it gets here at all
+    } else if (page.count === 0) {
+      // Taken for the end while predicting, but it names the page predicted after it: the pages
+      // already fetched after it are kept, in case the feed does go on.
+      stopAt = Math.min(stopAt, slot.n);
+    }
+  };
+
+  /** A load waits to retry (true) or fetches again (false); the window slides past a waiting one. */
+  const backingOff = (slot: Slot, waiting: boolean): void => {
+    if (!pending.has(slot) || slot.backingOff === waiting) return;
+    slot.backingOff = waiting;
+    fetching += waiting ? -1 : 1;
+    if (waiting) topUp();
+  };
+
+  /** Takes a settled load out of `pending`. */
+  const settled = (slot: Slot): void => {
+    pending.delete(slot);
+    if (!slot.backingOff) fetching--;
+    slot.backingOff = false;
   };
 
   const launch = (n: number, url: string): void => {
-    const slot: Slot = { n, url, state: 'pending', dropped: false, controller: new AbortController(), done: Promise.resolve() };
+    const slot: Slot = { n, url, state: 'pending', dropped: false, backingOff: false, controller: new AbortController(), done: Promise.resolve() };
     ahead.push(slot);
     pending.add(slot);
+    fetching++;
     let loading: Promise<Page>;
     try {
-      loading = opts.load(url, slot.controller.signal);
+      loading = opts.load(url, slot.controller.signal, (waiting) => backingOff(slot, waiting));
     } catch (e) {
       loading = Promise.reject(e);
     }
     slot.done = loading.then(
       (page) => {
-        pending.delete(slot);
+        settled(slot);
         if (!slot.dropped) {
           slot.state = 'ok';
           slot.page = page;
@@ -243,12 +280,13 @@ export async function* pageItems(first: Page, opts: PagesOptions): AsyncGenerato
         topUp();
       },
       (err: unknown) => {
-        pending.delete(slot);
+        settled(slot);
         if (!slot.dropped) {
-          // Only an error if the feed needs this page; nothing is predicted past it meanwhile.
+          // Only an error if the feed needs this page; then it ends there, so nothing after it is needed.
           slot.state = 'failed';
           slot.error = err;
           stopAt = Math.min(stopAt, slot.n);
+          dropAfter(slot.n);
         }
         topUp();
       },
@@ -257,7 +295,7 @@ export async function* pageItems(first: Page, opts: PagesOptions): AsyncGenerato
 
   /** Fetches predicted pages while fetches, pages and bytes ahead allow. */
   const topUp = (): void => {
-    while (!finished && step && pending.size < parallel && ahead.length < aheadPages) {
+    while (!finished && step && fetching < parallel && ahead.length < aheadPages) {
       const n = number + ahead.length + 1;
       if (n > stopAt) return;
       if (ahead.length > 0 && aheadSize() + largest > aheadBytes) return;
@@ -265,13 +303,21 @@ export async function* pageItems(first: Page, opts: PagesOptions): AsyncGenerato
     }
   };
 
+  const drop = (slot: Slot): void => {
+    slot.dropped = true;
+    slot.page = undefined;
+    slot.controller.abort();
+  };
+
   /** Drops every page fetched ahead (a load in flight is asked to stop, and awaited at the end). */
   const dropAhead = (): void => {
-    for (const slot of ahead.splice(0)) {
-      slot.dropped = true;
-      slot.page = undefined;
-      slot.controller.abort();
-    }
+    for (const slot of ahead.splice(0)) drop(slot);
+  };
+
+  /** Drops the pages fetched ahead after page `n`. */
+  const dropAfter = (n: number): void => {
+    const at = ahead.findIndex((s) => s.n > n);
+    if (at >= 0) for (const slot of ahead.splice(at)) drop(slot);
   };
 
   let page: Page | undefined = first;

@@ -8,7 +8,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { createGunzip } from 'node:zlib';
 import { CarsError } from '../errors.js';
-import { retryDelay } from '../http/backoff.js';
+import { FAULT_BACKOFF, retryDelay } from '../http/backoff.js';
 import { createHttpClient, type HttpClient, type ResponseHeaders, type StreamResponse } from '../http/client.js';
 import type { ImportOptions } from '../commands/import.js';
 import { CAR_COLUMNS } from '../import/validate.js';
@@ -26,8 +26,6 @@ const MiB = 1024 * 1024;
  * send far smaller pages.
  */
 export const MAX_PAGE_BYTES = 8 * MiB;
-/** Page fetches at once when the page URLs step by a constant (json-pages.ts), at most. */
-export const MAX_PAGE_FETCHES = 4;
 /**
  * What pages fetched ahead of the one being loaded may hold, together (text length; a page in
  * flight counts as the largest page seen). A page held ahead keeps its text alone (json-pages.ts).
@@ -36,8 +34,6 @@ export const MAX_PAGE_FETCHES = 4;
  * prefetch held with its parse (before predicting) ran out. Small pages get hundreds of pages.
  */
 export const PAGES_AHEAD_BYTES = 8 * MiB;
-/** The backoff between fetches of a page whose body was not JSON (as the HTTP client's own). */
-const PAGE_BACKOFF = { baseMs: 250, capMs: 30_000 };
 /** Unknown keys are named in a warning up to this many; then once more, without names. */
 const MAX_KEY_WARNINGS = 10;
 
@@ -114,14 +110,16 @@ class Feed {
     await this.client?.close();
   }
 
-  /** A page over HTTP. A body that is not JSON is fetched again, like a failed transfer would be. */
-  async loadHttpPage(url: string, firstTry?: { text: string; url: string }, signal?: AbortSignal): Promise<Page> {
+  /**
+   * A page over HTTP. A body that is not JSON is fetched again, like a failed transfer would be.
+   * `signal` calls the page off (it was fetched ahead and is no longer wanted): waits for a token or
+   * a retry end at once; `onBackoff` hears when the page waits to retry.
+   */
+  async loadHttpPage(url: string, firstTry?: { text: string; url: string }, signal?: AbortSignal, onBackoff?: (waiting: boolean) => void): Promise<Page> {
     const attempts = this.o.retries + 1;
     for (let attempt = 1; ; attempt++) {
-      // A page no longer wanted (fetched ahead, past the end) is not fetched again. The client's
-      // own retries of a request already made cannot be cut short; its caller awaits them.
       signal?.throwIfAborted();
-      const res = attempt === 1 && firstTry ? { status: 200, ...firstTry } : await this.http().getText(url);
+      const res = attempt === 1 && firstTry ? { status: 200, ...firstTry } : await this.http().getText(url, { signal, onBackoff });
       if (res.status === 404) throw remoteFailed(`GET ${url} failed: HTTP 404 Not Found`);
       const p = parsePage(res.text, url, this.onUnknownKey);
       if (p.ok) return { url, base: res.url, next: p.next, items: p.items, size: p.size, count: p.count };
@@ -132,10 +130,13 @@ class Feed {
       this.deps.log.once(`page-not-json:${url}`, `GET ${url}: ${p.error}; fetching it again (up to ${plural(this.o.retries, 'retry')})`);
       this.pageRetries++;
       const t0 = performance.now();
+      onBackoff?.(true);
       try {
-        await sleep(retryDelay(attempt, undefined, PAGE_BACKOFF), undefined, { signal });
+        // A body that is not JSON is a fault: it backs off as the HTTP client's own retries of faults do.
+        await sleep(retryDelay(attempt, undefined, FAULT_BACKOFF), undefined, { signal });
       } finally {
         this.pageBackoffMs += performance.now() - t0;
+        onBackoff?.(false);
       }
     }
   }
@@ -167,15 +168,16 @@ class Feed {
     return localPage(text, file, href, this.onUnknownKey);
   }
 
-  readonly load = (url: string, signal?: AbortSignal): Promise<Page> =>
-    url.startsWith('file:') ? this.loadFilePage(url) : this.loadHttpPage(url, undefined, signal);
+  readonly load = (url: string, signal?: AbortSignal, onBackoff?: (waiting: boolean) => void): Promise<Page> =>
+    url.startsWith('file:') ? this.loadFilePage(url) : this.loadHttpPage(url, undefined, signal, onBackoff);
 
   /**
-   * Page fetches at once for a feed that starts with `first`: over HTTP up to --concurrency (at
-   * most MAX_PAGE_FETCHES), so predicted pages can be fetched ahead; files are read one by one.
+   * Page fetches at once for a feed that starts with `first`: over HTTP --concurrency, so predicted
+   * pages can be fetched ahead (what they may hold is bounded by PAGES_AHEAD_BYTES, and those still
+   * waiting for a token when the end shows are never sent); files are read one by one.
    */
   pageFetches(first: Page): number {
-    return /^https?:/i.test(first.base) ? Math.max(1, Math.min(this.o.concurrency, MAX_PAGE_FETCHES)) : 1;
+    return /^https?:/i.test(first.base) ? Math.max(1, this.o.concurrency) : 1;
   }
 }
 

@@ -193,7 +193,7 @@ export default async function (server) {
   if (!rateOk) {
     console.log(
       'note: page 1 is fetched alone, retries and backoff included (nothing can be predicted before its answer);\n' +
-        '      after it, a page whose retry backs off holds one of the page fetches at once until it is retried.',
+        '      after it, compare "rate from page 1 answered to the last" with R: what is left is pacing and a busy event loop.',
     );
   }
   return rateOk && capOk && rowsOk;

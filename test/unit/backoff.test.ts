@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { backoffDelay, retryDelay } from '../../src/http/backoff.js';
+import { FAULT_BACKOFF, THROTTLE_BACKOFF, backoffDelay, retryDelay } from '../../src/http/backoff.js';
 
 const opts = { baseMs: 250, capMs: 30_000 };
 const fixed = (r: number) => () => r;
@@ -31,6 +31,34 @@ describe('backoffDelay (full jitter)', () => {
         expect(d).toBeLessThan(ceiling);
       }
     }
+  });
+
+  it.each([
+    // attempt, random, expected: base 50, factor 3
+    [1, 1, 50],
+    [1, 0.5, 25],
+    [2, 1, 150],
+    [3, 1, 450],
+    [5, 1, 4050],
+    [6, 1, 12_150],
+    [7, 1, 30_000], // 36 450 capped
+    [7, 0.25, 7_500],
+  ])('factor 3: attempt %i with random %d -> %d ms', (attempt, r, expected) => {
+    expect(backoffDelay(attempt, { baseMs: 50, factor: 3, capMs: 30_000 }, fixed(r))).toBeCloseTo(expected, 9);
+  });
+
+  it.each([0.5, 0, -2, Number.NaN])('rejects factor %d', (factor) => {
+    expect(() => backoffDelay(1, { ...opts, factor })).toThrow(/`factor` to be a number from 1 and up/);
+  });
+
+  it('faults: the first retry within 50 ms, and the default 5 retries still span seconds', () => {
+    const ceilings = [1, 2, 3, 4, 5].map((a) => backoffDelay(a, FAULT_BACKOFF, fixed(1)));
+    expect(ceilings).toEqual([50, 150, 450, 1350, 4050]);
+    expect(ceilings.reduce((a, b) => a + b)).toBeGreaterThan(5000);
+  });
+
+  it('throttling (429 without Retry-After): from 250 ms, doubling', () => {
+    expect([1, 2, 3, 4, 5].map((a) => backoffDelay(a, THROTTLE_BACKOFF, fixed(1)))).toEqual([250, 500, 1000, 2000, 4000]);
   });
 
   it('a cap below the base caps the first retry too', () => {

@@ -92,6 +92,46 @@ describe('retries', () => {
     expect(http.stats()).toMatchObject({ requests: 4, retries: 3, statuses: { '503': 1, '502': 1, '504': 1, '200': 1 } });
   });
 
+  it('backs off from the throttle base after a 429 without Retry-After, from the fault base after a 503', async () => {
+    server.route('/fault', [{ status: 503 }, { body: 'ok' }]);
+    server.route('/throttled', [{ status: 429 }, { body: 'ok' }]);
+    // random 0.999: each delay is its ceiling, the base.
+    const http = client({ backoffBaseMs: 20, throttleBaseMs: 400, backoffCapMs: 30_000, random: () => 0.999 });
+    await http.getText(server.url('/fault'));
+    await http.getText(server.url('/throttled'));
+    const gap = (path: string) => {
+      const [a, b] = server.requestsTo(path);
+      return b!.at - a!.at;
+    };
+    expect(gap('/fault')).toBeGreaterThanOrEqual(19);
+    expect(gap('/fault')).toBeLessThan(300);
+    expect(gap('/throttled')).toBeGreaterThanOrEqual(399);
+  });
+
+  it('tells when a retry waits and when the wait ends', async () => {
+    server.route('/twice', [{ status: 503 }, { reset: true }, { body: 'ok' }]);
+    const told: boolean[] = [];
+    await client().getText(server.url('/twice'), { onBackoff: (waiting) => told.push(waiting) });
+    expect(told).toEqual([true, false, true, false]);
+  });
+
+  it('a caller that calls a request off while it waits to retry: no further attempt, its reason', async () => {
+    server.route('/unwanted', [{ status: 503 }, { body: 'too late' }]);
+    const http = client({ backoffBaseMs: 5000, backoffCapMs: 30_000, random: () => 0.999 });
+    const off = new AbortController();
+    const reason = new Error('no longer wanted');
+    const got = http.getText(server.url('/unwanted'), {
+      signal: off.signal,
+      onBackoff: (waiting) => {
+        if (waiting) off.abort(reason);
+      },
+    });
+    const t0 = performance.now();
+    await expect(got).rejects.toBe(reason);
+    expect(performance.now() - t0).toBeLessThan(1000); // not the 5 s backoff
+    expect(server.requestsTo('/unwanted')).toHaveLength(1);
+  });
+
   it('fails with the URL, the attempts and the last status when the 503s outlast the retries', async () => {
     server.route('/down', { status: 503 });
     const err = await failure(client({ retries: 2 }).getText(server.url('/down')));
@@ -364,6 +404,32 @@ describe('rate and concurrency, as the server sees them', () => {
     const http = client({ concurrency: 8 });
     await Promise.all(Array.from({ length: 32 }, (_, i) => http.getText(server.url(`/slow/${i}`))));
     expect(server.maxInFlight).toBe(8);
+  });
+
+  it('a request called off while it waits for a token is never sent', async () => {
+    server.route('/t/:n', { body: 'x' });
+    const http = client({ rate: 2 });
+    const off = new AbortController();
+    const first = http.getText(server.url('/t/1'));
+    const second = http.getText(server.url('/t/2'), { signal: off.signal }); // its token: 500 ms later
+    await first;
+    off.abort();
+    await expect(second).rejects.toThrow(/abort/i);
+    const third = await http.getText(server.url('/t/3')); // takes the token the second gave up
+    expect(third.text).toBe('x');
+    expect(server.requests.map((r) => r.path)).toEqual(['/t/1', '/t/3']);
+    expect(http.stats().requests).toBe(2);
+  });
+
+  it('counts a request from its grant until 1 s after its answer: a slow answer pushes the next one back', async () => {
+    // Rate 1: the first answer takes 700 ms, so the second request waits until 1 s after that answer
+    // (the client cannot know how late in those 700 ms the server counted the first), not 1 s after
+    // the first grant.
+    server.route('/s/:n', (req) => ({ body: 'x', delayMs: req.params.n === '1' ? 700 : 0 }));
+    const http = client({ rate: 1, concurrency: 2 });
+    await Promise.all([1, 2].map((n) => http.getText(server.url(`/s/${n}`))));
+    const [a, b] = server.requests.map((r) => r.at);
+    expect(b! - a!).toBeGreaterThanOrEqual(1700 - 5);
   });
 
   it('takes a token for every retry as well', async () => {

@@ -486,6 +486,71 @@ describe('pageItems fetching ahead', () => {
     expect(s.maxInFlight).toBe(3);
   });
 
+  it('a page waiting to retry does not hold a fetch: the pages after it are fetched meanwhile', async () => {
+    const pages = numbered(12);
+    const sent: string[] = [];
+    let fetching = 0;
+    let mostFetching = 0;
+    const waitingToRetry = new Set<string>();
+    // Pages 3 and 4 fail once and wait 80 ms to retry; every other fetch takes 5 ms. Counted as
+    // fetches, the two would hold both of the 2 fetches at once for those 80 ms.
+    const load = async (url: string, _signal: AbortSignal, onBackoff: (waiting: boolean) => void): Promise<Page> => {
+      const fetchOnce = async () => {
+        sent.push(url);
+        fetching++;
+        mostFetching = Math.max(mostFetching, fetching);
+        await new Promise((r) => setTimeout(r, 5));
+        fetching--;
+      };
+      await fetchOnce();
+      if ((url.endsWith('/p/3') || url.endsWith('/p/4')) && !waitingToRetry.has(url)) {
+        waitingToRetry.add(url);
+        onBackoff(true);
+        await new Promise((r) => setTimeout(r, 80));
+        onBackoff(false);
+        await fetchOnce();
+      }
+      return pages[url] as Page;
+    };
+    const out = await wheres(pages['http://x/p/1'] as Page, { load, resolve, parallel: 2 });
+    expect(out).toEqual(all(12));
+    // While pages 3 and 4 waited, the fetching slid on past them: up to the end before their retries.
+    expect(sent.lastIndexOf('http://x/p/3')).toBeGreaterThan(sent.indexOf('http://x/p/12'));
+    expect(sent.lastIndexOf('http://x/p/4')).toBeGreaterThan(sent.indexOf('http://x/p/12'));
+    expect(mostFetching).toBeLessThanOrEqual(2);
+  });
+
+  it('once a page fetched ahead shows the end, the pages after it are called off before they are sent', async () => {
+    const pages = numbered(6);
+    const sent: string[] = [];
+    const calledOff: string[] = [];
+    // A rate limit: one request every 20 ms, in order; a page called off while it waits is never sent.
+    let nextSlot = 0;
+    const load = async (url: string, signal: AbortSignal): Promise<Page> => {
+      const wait = Math.max(0, nextSlot - performance.now());
+      nextSlot = Math.max(nextSlot, performance.now()) + 20;
+      await new Promise<void>((resolveWait, rejectWait) => {
+        const t = setTimeout(resolveWait, wait);
+        signal.addEventListener('abort', () => {
+          clearTimeout(t);
+          calledOff.push(url);
+          rejectWait(signal.reason);
+        });
+      });
+      sent.push(url);
+      const page = pages[url];
+      if (page === undefined) throw new CarsError('REMOTE_FAILED', `GET ${url} failed: HTTP 404 Not Found`);
+      return page as Page;
+    };
+    // The consumer is slow: without calling off, every page predicted past the end would be sent by the time it gets there.
+    const out = await wheres(pages['http://x/p/1'] as Page, { load, resolve, parallel: 8 }, () => new Promise((r) => setTimeout(r, 30)));
+    expect(out).toEqual(all(6));
+    expect(sent.slice(0, 5)).toEqual([2, 3, 4, 5, 6].map((p) => `http://x/p/${p}`));
+    expect(sent.filter((u) => Number(u.split('/').pop()) > 6)).toEqual([]);
+    expect(calledOff.length).toBeGreaterThan(0);
+    expect(calledOff.every((u) => Number(u.split('/').pop()) > 6)).toBe(true);
+  });
+
   it('holds no more ahead than the budget of bytes and of pages', async () => {
     const pages = numbered(10); // 100 each
     const s = server(pages);

@@ -14,6 +14,11 @@ class FakeClock {
       this.timers.push({ at: this.t + Math.max(0, ms + this.drift(ms)), seq: this.seq++, resolve });
     });
 
+  /** Runs `fn` at time `at` (no drift: this is the server answering, not a timer of the bucket). */
+  at(at: number, fn: () => void): void {
+    this.timers.push({ at, seq: this.seq++, resolve: fn });
+  }
+
   async settle(): Promise<void> {
     for (let i = 0; i < 4; i++) await new Promise((r) => setImmediate(r));
   }
@@ -33,27 +38,42 @@ class FakeClock {
   }
 }
 
-/** Takes a token at each arrival time; returns grant times (in arrival order) and the order served. */
-async function simulate(rate: number, opts: TokenBucketOptions, arrivals: number[], clock = new FakeClock()) {
+/**
+ * Takes a token at each arrival time; request i is answered `latency(i)` ms after its grant.
+ * Returns grant and answer times (in arrival order) and the order served.
+ */
+async function simulate(rate: number, opts: TokenBucketOptions, arrivals: number[], clock = new FakeClock(), latency: (i: number) => number = () => 0) {
   const bucket = new TokenBucket(rate, { ...opts, now: clock.now, sleep: clock.sleep });
   const grants: number[] = new Array(arrivals.length);
+  const answers: number[] = new Array(arrivals.length);
   const served: number[] = [];
   const order = arrivals.map((at, i) => ({ at, i })).sort((a, b) => a.at - b.at || a.i - b.i);
   const pending: Promise<void>[] = [];
   for (const { at, i } of order) {
     await clock.advanceTo(at);
     pending.push(
-      bucket.take().then((waited) => {
-        grants[i] = at + waited;
+      bucket.take().then((grant) => {
+        grants[i] = at + grant.waitedMs;
         served.push(i);
         expect(grants[i]).toBe(clock.t); // the wait it reports is the wait it made
+        const answerAt = clock.t + latency(i);
+        if (answerAt === clock.t) {
+          answers[i] = clock.t;
+          grant.answered();
+        } else {
+          clock.at(answerAt, () => {
+            answers[i] = clock.t;
+            grant.answered();
+          });
+        }
       }),
     );
   }
-  const horizon = Math.max(0, ...arrivals) + (arrivals.length / rate) * 1000 * 2 + 5000;
+  const slowest = Math.max(0, ...arrivals.map((_, i) => latency(i)));
+  const horizon = Math.max(0, ...arrivals) + (arrivals.length / rate) * 1000 * 2 + arrivals.length * slowest + 5000;
   await clock.advanceTo(horizon);
   await Promise.all(pending);
-  return { grants, served };
+  return { grants, answers, served };
 }
 
 function maxInWindow(times: number[], windowMs: number): number {
@@ -62,6 +82,21 @@ function maxInWindow(times: number[], windowMs: number): number {
   for (let lo = 0, hi = 0; hi < sorted.length; hi++) {
     while (sorted[hi]! - sorted[lo]! >= windowMs) lo++;
     best = Math.max(best, hi - lo + 1);
+  }
+  return best;
+}
+
+/**
+ * The most requests a server could see in one window of `windowMs` when request i reaches it at
+ * some moment in [grants[i], answers[i]]: a window [x, x + windowMs) can hold request i if
+ * grants[i] < x + windowMs and answers[i] >= x, and the busiest window starts at an answer.
+ */
+function mostThatCanShareAWindow(grants: number[], answers: number[], windowMs: number): number {
+  let best = 0;
+  for (const x of answers) {
+    let n = 0;
+    for (let i = 0; i < grants.length; i++) if (grants[i]! < x + windowMs && answers[i]! >= x) n++;
+    best = Math.max(best, n);
   }
   return best;
 }
@@ -76,11 +111,10 @@ function seeded(seed: number): () => number {
 describe('TokenBucket on a fake clock', () => {
   it.each<[string, number, TokenBucketOptions, number[], number[]]>([
     ['paced at 1000/rate', 10, {}, [0, 0, 0, 0, 0], [0, 100, 200, 300, 400]],
-    ['burst 3 then paced', 10, { burst: 3 }, [0, 0, 0, 0, 0], [0, 0, 0, 100, 200]],
+    ['catching up does not mean starting full', 10, { catchUp: 3 }, [0, 0, 0, 0, 0], [0, 100, 200, 300, 400]],
     ['no wait when idle', 2, {}, [0, 100, 2000, 2100], [0, 500, 2000, 2500]],
     ['idle spell resets the schedule', 4, {}, [0, 1000, 1001], [0, 1000, 1250]],
-    ['burst refills after idling', 10, { burst: 3 }, [0, 0, 0, 1000, 1000, 1000, 1000], [0, 0, 0, 1000, 1000, 1000, 1100]],
-    ['guard widens the spacing', 10, { guardMs: 20 }, [0, 0, 0], [0, 102, 204]],
+    ['idle time earns no tokens to catch up with', 10, { catchUp: 3 }, [0, 1000, 1000, 1000], [0, 1000, 1100, 1200]],
     ['fractional rate', 0.5, {}, [0, 0, 0], [0, 2000, 4000]],
     ['a later arrival waits its turn behind a queue', 10, {}, [0, 0, 0, 50], [0, 100, 200, 300]],
     ['rate 40 over two seconds', 40, {}, Array(81).fill(0), Array.from({ length: 81 }, (_, i) => i * 25)],
@@ -89,31 +123,67 @@ describe('TokenBucket on a fake clock', () => {
     expect(grants).toEqual(expected);
   });
 
-  it('serves concurrent callers first come, first served', async () => {
-    const { served, grants } = await simulate(5, {}, [0, 0, 0, 0, 10, 10, 20]);
-    expect(served).toEqual([0, 1, 2, 3, 4, 5, 6]);
-    expect(grants).toEqual([0, 200, 400, 600, 800, 1000, 1200]);
+  it.each<[string, number, number[], (i: number) => number, number[]]>([
+    // name, rate, arrivals, answer latency of request i, grants
+    ['answered at once: paced only', 2, [0, 0, 0, 0], () => 0, [0, 500, 1000, 1500]],
+    // Request 0 holds its place until 1 s after its answer (1030), so request 2 waits for that.
+    ['a place is held until 1 s after the answer', 2, [0, 0, 0, 0], () => 30, [0, 500, 1030, 1530]],
+    ['a slow answer delays only the grant a window later', 2, [0, 0, 0, 0], (i) => (i === 0 ? 300 : 0), [0, 500, 1300, 1500]],
+    // Request 0 hangs for 5 s: it holds one of the 4 places, the others pass through 3 at a time.
+    ['a request that hangs holds one place', 4, Array(8).fill(0), (i) => (i === 0 ? 5000 : 0), [0, 250, 500, 750, 1250, 1500, 1750, 2250]],
+    // Rate 1: the next token only a second after the previous answer, however long that took.
+    ['rate 1 waits for the answer', 1, [0, 0, 0], () => 2000, [0, 3000, 6000]],
+  ])('%s', async (_name, rate, arrivals, latency, expected) => {
+    const { grants } = await simulate(rate, {}, arrivals, new FakeClock(), latency);
+    expect(grants).toEqual(expected);
+  });
+
+  it('makes up a late timer by up to `catchUp` + 1 tokens, never running ahead of the schedule', async () => {
+    // Rate 10: the schedule is 0, 100, 200, ...; the bucket's first timer (for 100) fires at 550.
+    for (const [catchUp, expected] of [
+      [0, [0, 550, 550, 650, 750, 850, 950]], // the one whose time passed too, then paced from there
+      [2, [0, 550, 550, 550, 550, 650, 750]],
+      [10, [0, 550, 550, 550, 550, 550, 600]], // back on the schedule (600 is its time)
+    ] as const) {
+      const clock = new FakeClock();
+      let late = 450;
+      clock.drift = () => {
+        const d = late;
+        late = 0;
+        return d;
+      };
+      const { grants } = await simulate(10, { catchUp }, Array(7).fill(0), clock);
+      expect(grants).toEqual(expected);
+    }
   });
 
   it.each<[number, number, number]>([
-    // rate, burst, seed
-    [1, 1, 1],
-    [3, 1, 2],
-    [10, 1, 3],
-    [40, 1, 4],
-    [2.5, 1, 5],
+    // rate, catchUp, seed
+    [1, 0, 1],
+    [3, 0, 2],
+    [10, 0, 3],
+    [40, 0, 4],
+    [2.5, 0, 5],
     [10, 3, 6],
-    [40, 5, 7],
-  ])('rate %d burst %d: never more than rate + burst - 1 in any 1 s window, even with late and early timers (seed %i)', async (rate, burst, seed) => {
+    [40, 8, 7],
+    [200, 20, 8],
+  ])('rate %d catchUp %d: the server never sees more than rate in any 1 s window, whatever the timers and the delays (seed %i)', async (rate, catchUp, seed) => {
     const random = seeded(seed);
     const clock = new FakeClock();
     // Timers fire up to 40 ms late, or 1 ms early, at random: what a busy event loop does.
     clock.drift = (ms) => (random() < 0.2 && ms > 1 ? -1 : random() * 40);
     const n = Math.ceil(rate * 6);
     const arrivals = Array.from({ length: n }, () => Math.floor(random() * 4000));
-    const { grants, served } = await simulate(rate, { burst }, arrivals, clock);
-    const limit = Math.max(1, Math.floor(rate + burst - 1));
+    // Answers take up to 300 ms, and a request reaches the server anywhere between its grant and
+    // its answer (a late send, a new connection, the network): no assumption about where.
+    const latencies = arrivals.map(() => (random() < 0.1 ? random() * 300 : random() * 10));
+    const { grants, answers, served } = await simulate(rate, { catchUp }, arrivals, clock, (i) => latencies[i]!);
+    const limit = Math.max(1, Math.floor(rate));
     expect(maxInWindow(grants, 1000)).toBeLessThanOrEqual(limit);
+    // The worst case: each request seen by the server wherever in [grant, answer] packs the most into one window.
+    expect(mostThatCanShareAWindow(grants, answers, 1000)).toBeLessThanOrEqual(limit);
+    // And the busy timers and slow answers did not starve it: the rate is reached at times.
+    expect(mostThatCanShareAWindow(grants, grants, 1000)).toBeGreaterThanOrEqual(Math.min(limit, n) - catchUp - 2);
     // FIFO: served in arrival order, and no one was granted before arriving.
     const byArrival = arrivals.map((at, i) => ({ at, i })).sort((a, b) => a.at - b.at || a.i - b.i).map((x) => x.i);
     expect(served).toEqual(byArrival);
@@ -139,6 +209,40 @@ describe('TokenBucket on a fake clock', () => {
     expect(grants).toEqual([0, 100, 200, 300]);
   });
 
+  it('a caller whose signal fires leaves the queue without a token; the next one takes its turn', async () => {
+    const clock = new FakeClock();
+    const bucket = new TokenBucket(10, { now: clock.now, sleep: clock.sleep });
+    const first = await bucket.take();
+    first.answered();
+    const gone = new AbortController();
+    const reason = new Error('no longer wanted');
+    const a = bucket.take(gone.signal);
+    const b = bucket.take();
+    await clock.advanceTo(50);
+    gone.abort(reason);
+    await expect(a).rejects.toBe(reason);
+    await clock.advanceTo(100);
+    // b gets the token a would have had, at 100; nobody was granted for a.
+    expect((await b).waitedMs).toBe(100);
+    await expect(bucket.take(gone.signal)).rejects.toBe(reason); // already aborted: not even queued
+    expect(bucket.waiting).toBe(0);
+  });
+
+  it('every caller giving up stops the bucket; a later caller is served on the schedule', async () => {
+    const clock = new FakeClock();
+    const bucket = new TokenBucket(4, { now: clock.now, sleep: clock.sleep });
+    (await bucket.take()).answered();
+    const gone = new AbortController();
+    const waits = [bucket.take(gone.signal), bucket.take(gone.signal)];
+    await clock.advanceTo(10);
+    gone.abort();
+    await Promise.allSettled(waits);
+    await clock.advanceTo(2000);
+    const late = bucket.take();
+    await clock.advanceTo(2000);
+    expect((await late).waitedMs).toBe(0);
+  });
+
   it('reports how many are waiting', async () => {
     const clock = new FakeClock();
     const bucket = new TokenBucket(10, { now: clock.now, sleep: clock.sleep });
@@ -146,7 +250,7 @@ describe('TokenBucket on a fake clock', () => {
     await clock.settle();
     expect(bucket.waiting).toBe(2);
     await clock.advanceTo(1000);
-    expect(await Promise.all(all)).toEqual([0, 100, 200]);
+    expect((await Promise.all(all)).map((g) => g.waitedMs)).toEqual([0, 100, 200]);
     expect(bucket.waiting).toBe(0);
   });
 
@@ -155,9 +259,8 @@ describe('TokenBucket on a fake clock', () => {
     [-1, {}, /`rate`/],
     [Number.NaN, {}, /`rate`/],
     [Number.POSITIVE_INFINITY, {}, /`rate`/],
-    [10, { burst: 0 }, /`burst` to be an integer from 1 and up/],
-    [10, { burst: 1.5 }, /`burst`/],
-    [10, { guardMs: -1 }, /`guardMs`/],
+    [10, { catchUp: -1 }, /`catchUp` to be an integer from 0 and up/],
+    [10, { catchUp: 1.5 }, /`catchUp`/],
   ])('rejects rate %d with %j', (rate, opts, message) => {
     expect(() => new TokenBucket(rate, opts)).toThrow(message);
   });
@@ -167,7 +270,14 @@ describe('TokenBucket on the real clock', () => {
   it('paces 20 takes at 50/s by performance.now()', async () => {
     const bucket = new TokenBucket(50);
     const t0 = performance.now();
-    const times = await Promise.all(Array.from({ length: 20 }, () => bucket.take().then(() => performance.now())));
+    const times = await Promise.all(
+      Array.from({ length: 20 }, () =>
+        bucket.take().then((grant) => {
+          grant.answered();
+          return performance.now();
+        }),
+      ),
+    );
     // Never ahead of the schedule; a late timer may let the next grant follow it closer than 20 ms,
     // which is what keeps late timers from slowing the rate down (the window guarantee still holds).
     times.forEach((t, i) => expect(t - t0).toBeGreaterThanOrEqual(i * 20 - 0.5));
