@@ -68,7 +68,7 @@ async function mergeOnce(sql: Sql, rows: BatchRows, safe: boolean): Promise<Omit
       throw Object.assign(new Error(`connection lost during COPY: ${e?.message ?? e}`, { cause: e }), { code: 'CONNECTION_CLOSED' });
     });
     const [r] = await c.unsafe(merge);
-    const distinct = Number(r.distinct_rows);
+    const distinct = unique ? rows.length : Number(r.distinct_rows);
     const inserted = Number(r.inserted);
     const updated = Number(r.updated);
     if (unique && updated !== Number(r.expected_updates)) throw new ConcurrentWrite('a car of the batch changed meanwhile');
