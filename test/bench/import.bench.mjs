@@ -1,7 +1,7 @@
 // npm run bench -- import: cars import against psql \copy of the same file into the same
 // fully indexed table, side by side on one server; then the same file again (all unchanged);
 // then a bigger file for memory. Sizes: BENCH_IMPORT_ROWS (default 1M), BENCH_IMPORT_BIG_ROWS (5M).
-import { cars, freshDatabase, generatedFile, hasPsql, timed, fmt, table } from './harness.mjs';
+import { cars, freshDatabase, generatedFile, hasPsql, settle, timed, fmt, table } from './harness.mjs';
 
 const ROWS = Number(process.env.BENCH_IMPORT_ROWS || 1_000_000);
 const BIG = Number(process.env.BENCH_IMPORT_BIG_ROWS || 5_000_000);
@@ -26,6 +26,7 @@ export default async function importBench(server) {
   let psqlMs;
   if (hasPsql()) {
     const a = await migrated(server);
+    await settle(server.admin);
     const p = await timed('psql', [a.url, '-v', 'ON_ERROR_STOP=1', '-c', `\\copy cars (${COLUMNS}) from '${file}' with (format csv, header true)`]);
     if (p.code !== 0) throw new Error(`psql \\copy failed: ${p.stderr}`);
     psqlMs = p.ms;
@@ -35,10 +36,12 @@ export default async function importBench(server) {
     console.log('psql is not installed here: no \\copy baseline (install postgresql-client)');
   }
   const b = await migrated(server);
+  await settle(server.admin);
   const first = await cars(['import', file, '--json', '--no-progress'], b.url);
   const s1 = summaryOf(first);
   const r1 = psqlMs ? first.ms / psqlMs : NaN;
   rows.push(['cars import (fresh table)', fmt.n(s1.rows.read), fmt.s(first.ms), fmt.n(ROWS / (first.ms / 1000)), psqlMs ? r1.toFixed(2) : '-', '<= 0.75', fmt.mb(first.peakRssMb)]);
+  await settle(server.admin);
   const second = await cars(['import', file, '--json', '--no-progress'], b.url);
   const s2 = summaryOf(second);
   const r2 = psqlMs ? second.ms / psqlMs : NaN;
@@ -52,6 +55,7 @@ export default async function importBench(server) {
   if (BIG > 0) {
     const bigFile = await generatedFile(BIG, 2);
     const c = await migrated(server);
+    await settle(server.admin);
     const big = await cars(['import', bigFile, '--json', '--no-progress'], c.url);
     const s3 = summaryOf(big);
     bigPeak = big.peakRssMb;
