@@ -46,6 +46,7 @@ async function mergeOnce(sql: Sql, rows: BatchRows, safe: boolean): Promise<Omit
   return inTransaction(sql, async (c) => {
     // Sent together, answered together: one wait for the server instead of three.
     const prelude = Promise.all([c.unsafe(STAGING), c.unsafe(MERGE_PLANNER)]);
+    prelude.catch(() => {}); // awaited below, unless the COPY fails first and its error is thrown
     const copy = c`copy cars_staging (${c(COPY_COLUMNS)}) from stdin`;
     const writable = await copy.writable();
     await prelude;
