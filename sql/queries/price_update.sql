@@ -10,25 +10,32 @@
 -- The VINs of one batch must be distinct: the writer starts a new batch at a repeated VIN, so each
 -- feed row applies in order (a repeat here would be written once, with either price).
 -- The batch is probed in VIN order: neighbouring lookups share index pages (about 7% faster at 1M
--- cars than input order; "C" keeps the sort cheap whatever the database's collation).
--- Concurrency: `known` reads the snapshot; only rows whose price differs there are locked, and
+-- cars than input order; "C" keeps the sort cheap whatever the database's collation). The sort is
+-- in a subquery so that it happens before the probes (a subquery with ORDER BY is not flattened).
+-- Plan: every join must be a nested loop over an index (cars_vin_key, then cars_pkey); the writers'
+-- connections start with hash and merge joins off (PRICE_PLANNER in src/sync/writer.ts), because
+-- the planner takes every batch row for a change and, from about 10k rows, hashed the whole of
+-- cars three times (1M cars, 10k rows: 660 ms a batch instead of about 100). Unknown VINs are therefore
+-- the probe's rows without a car (a left join), not an anti join, which without hashing would
+-- compare every pair of the batch's rows.
+-- Concurrency: `probe` reads the snapshot; only rows whose price differs there are locked, and
 -- FOR UPDATE re-reads the newest committed version and checks the price again, so old_price is the
 -- price actually replaced even when another writer (cars import) changed it meanwhile. A row made
 -- equal meanwhile is skipped; a row made different after our snapshot is left to that writer, which
 -- committed later than the price we compare with: either order is a valid serial history.
 -- When the connection drops before the answer arrives, the retry looks the token up in
 -- sync_batches: found, the batch committed (with `changed` changes) and is not written again.
-with feed as (
-  select u.vin, u.price
-  from unnest($1::text[], $2::numeric[]) as u(vin, price)
-  order by u.vin collate "C"
-), known as (
+with probe as materialized (
   select f.vin, f.price as new_price, c.id, c.price as seen_price
-  from feed f
-  join cars c on c.vin = f.vin
+  from (
+    select u.vin, u.price
+    from unnest($1::text[], $2::numeric[]) as u(vin, price)
+    order by u.vin collate "C"
+  ) f
+  left join cars c on c.vin = f.vin
 ), locked as (
   select c.id, c.price as old_price, k.new_price
-  from known k
+  from probe k
   join cars c on c.id = k.id
   where k.seen_price is distinct from k.new_price
     and c.price is distinct from k.new_price
@@ -47,6 +54,6 @@ with feed as (
   select $4::uuid, $3::bigint, count(*) from history
   returning changed
 )
-select (select count(*) from known)::int as known,
+select (select count(id) from probe)::int as known,
        (select changed from batch) as changed,
-       (select coalesce(array_agg(f.vin), '{}') from feed f where not exists (select 1 from known k where k.vin = f.vin)) as unknown
+       (select coalesce(array_agg(p.vin), '{}') from probe p where p.id is null) as unknown

@@ -17,7 +17,7 @@ import { isUrl, openFeed } from '../sync/feed.js';
 import { CsvList, defaultListPath } from '../sync/lists.js';
 import { acquireSyncLock, type SyncLock } from '../sync/lock.js';
 import { effectiveShard, shardLabel } from '../sync/shard.js';
-import { PriceWriter } from '../sync/writer.js';
+import { PRICE_PLANNER, PriceWriter } from '../sync/writer.js';
 import { connectionLost, stopRefetchingTypes } from '../sync/driver.js';
 
 export const SYNC_ROWS = ['checked', 'changed', 'unchanged', 'unknown', 'failed', 'rejected'] as const;
@@ -65,8 +65,10 @@ async function runSync(o: SyncOptions, deps: Deps): Promise<Outcome> {
   // Dry runs write nothing, so they neither take nor wait for the lock.
   const lock: SyncLock | undefined = dryRun ? undefined : await report.phase('lock', () => acquireSyncLock(db.target, shard, { runId: report.runId }));
   let http: HttpClient | undefined;
+  // The writers' own connections, planned for batches (see PRICE_PLANNER); connected in the try below.
+  const writerSql = db.extraPool(o.workers, PRICE_PLANNER);
   const writer = new PriceWriter(
-    db.sql,
+    writerSql,
     db.target,
     { workers: o.workers, batchSize: o.batchSize, runId: report.runId, dryRun, maxBatchAgeMs: o.api ? 5000 : undefined, keepChanges: SHOW },
     {
@@ -90,6 +92,8 @@ async function runSync(o: SyncOptions, deps: Deps): Promise<Outcome> {
 
   let progress = await createProgress({ enabled: false, tty: false, totalBytes: undefined, stream: deps.progress.stream, label: 'sync-prices' });
   try {
+    await writerSql`select 1`;
+    stopRefetchingTypes(writerSql);
     if (o.api || isUrl(source)) {
       http = createHttpClient({ rate: o.rate, concurrency: o.concurrency, retries: o.retries, timeoutMs: o.timeout, userAgent: 'cars sync-prices' }, log);
     }
@@ -138,6 +142,7 @@ async function runSync(o: SyncOptions, deps: Deps): Promise<Outcome> {
     tally();
     progress.stop();
     await writer.cleanup();
+    await writerSql.end({ timeout: 5 }).catch(() => undefined);
     await rejects?.close().catch(() => undefined);
     await failures.close().catch(() => undefined);
     await unknown.close().catch(() => undefined);

@@ -20,6 +20,8 @@ export interface Database {
   migrationsApplied: string[];
   /** A fresh pool on the same target (after a connection was killed). */
   reconnect(): Promise<void>;
+  /** Another pool on the same target and options, with at most `max` connections starting with `settings`; the caller ends it. */
+  extraPool(max: number, settings: Record<string, string>): Sql;
   close(): Promise<void>;
 }
 
@@ -43,6 +45,9 @@ export async function openDatabase(config: DatabaseConfig, log: Logger, options:
     async reconnect() {
       await sql.end({ timeout: 1 }).catch(() => undefined);
       sql = createPool(target, config.pool);
+    },
+    extraPool(max, settings) {
+      return createPool(target, { ...config.pool, max }, settings);
     },
     async close() {
       await sql.end({ timeout: 5 }).catch(() => undefined);

@@ -21,7 +21,12 @@ export const POOL_DEFAULTS: PoolOptions = { max: 20, idleTimeout: 300, maxLifeti
 
 export type Sql = postgres.Sql<Record<string, never>>;
 
-export function createPool(target: Target, opts: PoolOptions): Sql {
+/**
+ * `settings` are server settings every connection of the pool starts with (sent in the startup
+ * message, so they cost no statement): for a pool that runs one kind of statement, such as the
+ * price writers' (see sync/writer.ts).
+ */
+export function createPool(target: Target, opts: PoolOptions, settings: Record<string, string> = {}): Sql {
   // `socket` is a documented option of postgres.js that its types leave out.
   const common: postgres.Options<Record<string, postgres.PostgresType>> & { socket: typeof tcpNoDelay } = {
     max: opts.max,
@@ -29,7 +34,7 @@ export function createPool(target: Target, opts: PoolOptions): Sql {
     max_lifetime: opts.maxLifetime,
     connect_timeout: opts.connectTimeout,
     onnotice: () => {},
-    connection: { application_name: 'cars', statement_timeout: opts.statementTimeout },
+    connection: { application_name: 'cars', statement_timeout: opts.statementTimeout, ...settings },
     // numeric and bigint stay strings by default; counts are small, so parse int8 as a number.
     types: { bigint: { to: 20, from: [20], serialize: (x: unknown) => String(x), parse: (x: string) => Number(x) } },
     socket: tcpNoDelay,

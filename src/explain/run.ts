@@ -6,6 +6,7 @@ import type { Sql } from '../db/pool.js';
 import { inferParams, needsSamples, parseParams, paramsLine, resolveParams, type ParamSpec, type Samples } from './params.js';
 import { readQueryProblem } from './read-only.js';
 import { fillStaging, readsStaging } from './staging.js';
+import { PRICE_PLANNER } from '../sync/writer.js';
 
 export interface ExplainTarget {
   name: string;
@@ -68,6 +69,10 @@ export async function explainOne(sql: Sql, t: ExplainTarget, s: ExplainSettings,
   try {
     await sql.begin(readOnly ? 'read only' : 'read write', async (tx) => {
       const staged = !adhoc && readsStaging(t.text) ? await fillStaging(tx) : null;
+      // Planned as the price writers' connections plan it.
+      if (!adhoc && t.name === 'price_update') {
+        for (const [name, value] of Object.entries(PRICE_PLANNER)) await tx`select set_config(${name}, ${value}, true)`;
+      }
       const { specs, from } = adhoc ? { specs: [], from: 'none' as const } : await paramSpecs(tx, t);
       const params = needsSamples(specs) ? resolveParams(specs, await s.samples()) : resolveParams(specs, {} as Samples);
       const bound = params as never[];

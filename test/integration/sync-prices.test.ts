@@ -14,6 +14,10 @@ import { connect, freshDatabase, servers, type Server } from '../support/db.js';
 import { startMisbehavingServer, type MisbehavingServer } from '../support/misbehaving-server.js';
 import { CsvSplitter } from '../../src/sources/csv-records.js';
 import { LOCK_CLASS, shardOf, WHOLE_TABLE_KEY } from '../../src/sync/shard.js';
+import { PRICE_PLANNER } from '../../src/sync/writer.js';
+import { createPool, POOL_DEFAULTS } from '../../src/db/pool.js';
+import { urlTarget } from '../../src/db/target.js';
+import { namedQuery } from '../../src/db/queries.js';
 
 const tmp = tempDir('cars-sync-');
 const home = path.join(tmp, 'home');
@@ -206,6 +210,40 @@ describe.each(servers())('feed mode on $name', (server: Server) => {
 
 describe('sync-prices on pg18', () => {
   const pg18 = servers()[0];
+
+  it("the writers' connections plan a batch as large as the table with nested loops over the indexes; unknown VINs still come back", async () => {
+    const { url, sql } = await seeded(pg18, bigCsv);
+    const batch = [...big.map((c, i) => ({ vin: c.vin, price: i % 10 === 0 ? String(Number(c.price) + 1) : c.price })), { vin: UNKNOWN_VINS[0], price: '100' }];
+    const params = ['{' + batch.map((c) => c.vin).join(',') + '}', '{' + batch.map((c) => c.price).join(',') + '}', null, '00000000-0000-4000-8000-000000000001'];
+    const text = namedQuery('price_update').text;
+    type PlanNode = { 'Node Type': string; 'Relation Name'?: string; Plans?: PlanNode[] };
+    const nodes = (n: PlanNode): PlanNode[] => [n, ...(n.Plans ?? []).flatMap(nodes)];
+    const label = (n: PlanNode) => `${n['Node Type']}${n['Relation Name'] ? ` on ${n['Relation Name']}` : ''}`;
+    const planOf = async (q: typeof sql) => {
+      const [row] = await q.unsafe(`explain (format json) ${text}`, params as never[]);
+      return nodes((row['QUERY PLAN'] as Array<{ Plan: PlanNode }>)[0].Plan);
+    };
+    const explain = async (q: typeof sql) => (await planOf(q)).map(label);
+    // Without the settings the planner hashes the whole table (what the settings are for).
+    expect(await explain(sql)).toContain('Seq Scan on cars');
+    const writers = createPool(urlTarget(url, 'test'), { ...POOL_DEFAULTS, max: 1 }, PRICE_PLANNER);
+    try {
+      const [s] = await writers`select current_setting('enable_hashjoin') as hash, current_setting('enable_mergejoin') as merge`;
+      expect(s).toEqual({ hash: 'off', merge: 'off' });
+      const plan = await planOf(writers as unknown as typeof sql);
+      expect(plan.map(label).filter((n) => /Hash|Merge Join|Seq Scan on cars/.test(n))).toEqual([]);
+      // Every join probes an index of cars for each outer row (no loop over a whole CTE per row).
+      const inner = plan.filter((n) => n['Node Type'] === 'Nested Loop').map((n) => label(n.Plans![1]));
+      expect(inner).toEqual(['Index Scan on cars', 'Index Scan on cars', 'Index Scan on cars']);
+      // And run: the changes are written, the unknown VIN is named, nothing else.
+      const [r] = await writers.unsafe(text, params as never[]);
+      expect({ known: r.known, changed: r.changed, unknown: r.unknown }).toEqual({ known: big.length, changed: big.length / 10, unknown: [UNKNOWN_VINS[0]] });
+    } finally {
+      await writers.end({ timeout: 5 });
+    }
+    const [h] = await sql`select count(*)::int as n from car_price_history`;
+    expect(h.n).toBe(big.length / 10);
+  });
 
   it('NDJSON, gzipped, from stdin; --dry-run compares, shows the first changes and writes nothing', async () => {
     const { sql, run } = await seeded(pg18, smallCsv);
