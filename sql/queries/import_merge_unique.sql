@@ -6,9 +6,9 @@
 -- cars and an UPDATE of the changed ones at the row versions the join found (by ctid) instead of INSERT ... ON CONFLICT, which probed
 -- cars_vin_key two more times per new car. Cars equal to what is stored are neither locked nor
 -- rewritten; they count as unchanged. Another session writing the same VINs meanwhile shows as a
--- unique violation or as fewer updates than expected_updates (a row version updated or deleted
--- since the join is not updated again): the importer then merges the batch again with
--- import_merge, which is safe against that. (By id, the planner probed cars_pkey for its highest
+-- unique violation (nothing is committed) or as fewer updates than expected_updates (a row version
+-- updated or deleted since the join is not updated again; the rest is committed): the importer
+-- then merges the batch again with import_merge, which is safe against that. (By id, the planner probed cars_pkey for its highest
 -- id, which a burst of rolled-back inserts made take 300 ms.)
 with staged as (
   select vin, brand, model, year::integer as year, price::numeric(12,2) as price,
@@ -38,6 +38,10 @@ with staged as (
 )
 -- (Every row of the batch is distinct: the importer knows how many it sent. Counting them here
 -- would read staged a second time, which made it a stored CTE instead of part of the join.)
-select (select count(*) from inserted) as inserted,
-       (select count(*) from updated) as updated,
-       (select count(*) from changed where at is not null) as expected_updates
+select inserted, updated, expected_updates,
+       -- A batch that changed nothing has nothing to lose in a crash: its commit need not wait
+       -- for the disk (decided here, so that the importer may send COMMIT right behind this).
+       set_config('synchronous_commit', case when inserted + updated = 0 then 'off' else current_setting('synchronous_commit') end, true) as commit_mode
+from (select (select count(*) from inserted) as inserted,
+             (select count(*) from updated) as updated,
+             (select count(*) from changed where at is not null) as expected_updates) as counts

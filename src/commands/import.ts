@@ -7,7 +7,7 @@ import { openInput } from '../sources/input.js';
 import { csvSource, type RecordSource, type SourceItem } from '../sources/records.js';
 import { CAR_COLUMNS, REQUIRED_COLUMNS, validateFields } from '../import/validate.js';
 import { nextYear } from '../generate.js';
-import { writeBatch } from '../import/writer.js';
+import { writeBatch, type WriteOptions } from '../import/writer.js';
 import { RowBatch, type BatchRows } from '../import/batch.js';
 import { fnv1a } from '../sync/shard.js';
 import { RejectsFile, REJECT_COLUMNS, defaultRejectsPath } from '../import/rejects.js';
@@ -50,6 +50,8 @@ export function workerFor(vin: string, workers: number): number {
 
 interface Worker {
   filling: RowBatch;
+  /** Its last batch changed nothing: the next one is expected to change nothing either. */
+  lastUnchanged: boolean;
   /** The batch being written, if any. */
   busy: Promise<void> | undefined;
   writing: number;
@@ -89,7 +91,7 @@ async function runImport(source: string, o: ImportOptions, deps: Deps, open: Sou
 
   const progress = await createProgress({ enabled: deps.progress.enabled, tty: deps.progress.tty, totalBytes: src.totalBytes, stream: deps.progress.stream, label: 'import' });
   const validation = { maxYear: nextYear() };
-  const workers: Worker[] = Array.from({ length: o.dryRun ? 0 : o.workers }, () => ({ filling: new RowBatch(), busy: undefined, writing: 0 }));
+  const workers: Worker[] = Array.from({ length: o.dryRun ? 0 : o.workers }, () => ({ filling: new RowBatch(), lastUnchanged: false, busy: undefined, writing: 0 }));
   // Batches written and emptied, for reuse: their buffers have grown to a batch's size already.
   const spare: RowBatch[] = [];
   // At most (workers + 1) batches of rows in memory, filling and being written together.
@@ -100,10 +102,11 @@ async function runImport(source: string, o: ImportOptions, deps: Deps, open: Sou
   let stopReason: 'interrupted' | 'max-rejects' | undefined;
 
   const sql = o.dryRun ? undefined : deps.db.sql;
-  const write = async (batch: BatchRows) => {
+  const write = async (w: Worker, batch: BatchRows) => {
     const t0 = performance.now();
     const r0 = report.sample();
-    const r = await writeWithRetry(sql!, batch, () => committedRows, log);
+    const r = await writeWithRetry(sql!, batch, { expectUnchanged: w.lastUnchanged }, () => committedRows, log);
+    w.lastUnchanged = r.inserted + r.updated === 0;
     report.add('write', performance.now() - t0, report.sample() - r0);
     rows.inserted += r.inserted;
     rows.updated += r.updated;
@@ -119,7 +122,7 @@ async function runImport(source: string, o: ImportOptions, deps: Deps, open: Sou
     if (!batch.length) return;
     w.filling = spare.pop() ?? new RowBatch();
     w.writing = batch.length;
-    w.busy = write(batch)
+    w.busy = write(w, batch)
       .catch((e) => {
         fatal ??= e;
       })
@@ -240,9 +243,9 @@ async function runImport(source: string, o: ImportOptions, deps: Deps, open: Sou
 }
 
 /** A killed connection is retried once on a new one; then the run ends with exit 5. */
-async function writeWithRetry(sql: Sql, batch: BatchRows, committed: () => number, log: Deps['log']) {
+async function writeWithRetry(sql: Sql, batch: BatchRows, opts: WriteOptions, committed: () => number, log: Deps['log']) {
   try {
-    return await writeBatch(sql, batch);
+    return await writeBatch(sql, batch, opts);
   } catch (e) {
     if (!isConnectionError(e)) throw e;
     log.warn(`warning: database connection lost (${(e as { code?: string }).code}); retrying the batch once on a new connection`);

@@ -9,25 +9,36 @@ import { isConnectionError, type Sql } from './pool.js';
 
 export type Tx = postgres.ReservedSql<Record<string, never>>;
 
-/** Thrown by a transaction's body to roll it back on a connection that is fine. */
-export class Rollback extends Error {}
 
-export async function inTransaction<T>(sql: Sql, fn: (tx: Tx) => Promise<T>): Promise<T> {
+/**
+ * Sends COMMIT right away, behind the statements already sent, without waiting for their answers:
+ * if one of them fails, the server turns this COMMIT into a ROLLBACK. Resolves when it is done.
+ */
+export type CommitNow = () => Promise<unknown>;
+
+export async function inTransaction<T>(sql: Sql, fn: (tx: Tx, commitNow: CommitNow) => Promise<T>): Promise<T> {
   const c = (await sql.reserve()) as unknown as Tx;
   let alive = true;
+  let committing: Promise<unknown> | undefined;
+  const commitNow: CommitNow = () => {
+    committing ??= c`commit`;
+    committing.catch(() => {}); // (sends it; awaited by the body, and below)
+    return committing;
+  };
   try {
     // BEGIN goes out with the body's first statements instead of taking a round trip of its own:
     // the server answers in order, so the body's first answer comes after BEGIN's, and on one
     // connection a BEGIN that failed fails the statements after it too.
     const begun = c`begin`;
     begun.catch(() => {}); // (sends it; its error, if any, is awaited below)
-    const result = await fn(c);
+    const result = await fn(c, commitNow);
     await begun;
-    await c`commit`;
+    await commitNow();
     return result;
   } catch (e) {
-    // Only a statement the server refused, or the body's own Rollback, leaves a live connection.
-    alive = e instanceof Rollback || (e instanceof postgres.PostgresError && !isConnectionError(e));
+    // Only a statement the server refused leaves a live connection (a ROLLBACK after a COMMIT
+    // sent early is answered with a warning, no harm).
+    alive = e instanceof postgres.PostgresError && !isConnectionError(e);
     if (alive) await c`rollback`.catch(() => (alive = false));
     throw e;
   } finally {

@@ -8,7 +8,7 @@ import postgres from 'postgres';
 import type { Sql } from '../db/pool.js';
 import { isConnectionError } from '../db/pool.js';
 import { namedQuery } from '../db/queries.js';
-import { inTransaction, Rollback } from '../db/transaction.js';
+import { inTransaction } from '../db/transaction.js';
 import type { BatchRows } from './batch.js';
 
 export interface BatchResult {
@@ -36,14 +36,35 @@ const COPY_COLUMNS = ['ord', 'vin', 'brand', 'model', 'year', 'price', 'mileage'
  */
 export const MERGE_PLANNER = `select set_config('enable_hashjoin', 'off', true), set_config('enable_mergejoin', 'off', true)`;
 
-/** Another session wrote some of the batch's cars between the merge's join and its writes. */
-class ConcurrentWrite extends Rollback {}
+interface Merged {
+  inserted: number;
+  updated: number;
+  /** Distinct VINs of the batch (the later row of a repeated VIN supersedes the earlier). */
+  distinct: number;
+  /**
+   * The fast merge met another session updating or deleting some of the batch's cars between
+   * its join and its UPDATE: it committed the rest, and the batch is merged again by the safe
+   * merge to finish (which finds what this one wrote unchanged).
+   */
+  incomplete: boolean;
+}
 
-async function mergeOnce(sql: Sql, rows: BatchRows, safe: boolean): Promise<Omit<BatchResult, 'refused'>> {
+export interface WriteOptions {
+  /**
+   * The batch is expected to change nothing (the worker's last one did not): its COMMIT goes out
+   * right behind the merge instead of after its answer, one round trip less (5% of an unchanged
+   * re-import). Should the connection break during that round trip, the batch may have been
+   * committed without the importer knowing; which is why it is only done where committing
+   * changes nothing.
+   */
+  expectUnchanged?: boolean;
+}
+
+async function mergeOnce(sql: Sql, rows: BatchRows, safe: boolean, opts: WriteOptions): Promise<Merged> {
   // Batches without a repeated VIN take the faster merge, unless it met a concurrent writer.
   const unique = !safe && !rows.mayRepeatVins;
   const merge = namedQuery(unique ? 'import_merge_unique' : 'import_merge').text;
-  return inTransaction(sql, async (c) => {
+  return inTransaction(sql, async (c, commitNow) => {
     // Sent together, answered together: one wait for the server instead of three.
     const prelude = Promise.all([c.unsafe(STAGING), c.unsafe(MERGE_PLANNER)]);
     prelude.catch(() => {}); // awaited below, unless the COPY fails first and its error is thrown
@@ -68,28 +89,41 @@ async function mergeOnce(sql: Sql, rows: BatchRows, safe: boolean): Promise<Omit
       if (e instanceof postgres.PostgresError || isConnectionError(e)) throw e;
       throw Object.assign(new Error(`connection lost during COPY: ${e?.message ?? e}`, { cause: e }), { code: 'CONNECTION_CLOSED' });
     });
-    const [r] = await c.unsafe(merge);
-    const distinct = unique ? rows.length : Number(r.distinct_rows);
+    // (postgres.js sends a statement when it is first awaited or caught: the merge goes first.)
+    const merged = c.unsafe(merge);
+    merged.catch(() => {}); // sends it; its error is thrown by the await below
+    // The fast merge itself turns off the commit's wait for the disk when it changed nothing.
+    if (unique && opts.expectUnchanged) commitNow();
+    const [r] = await merged;
     const inserted = Number(r.inserted);
     const updated = Number(r.updated);
-    if (unique && updated !== Number(r.expected_updates)) throw new ConcurrentWrite('a car of the batch changed meanwhile');
+    if (unique) return { inserted, updated, distinct: rows.length, incomplete: updated !== Number(r.expected_updates) };
     // A batch that changed nothing has nothing to lose in a crash: its commit need not wait for
-    // the disk (a re-import of unchanged data is mostly such batches).
-    // (Sent with the COMMIT that follows, not awaited on its own; a failure fails the COMMIT.)
+    // the disk. (Sent with the COMMIT that follows, not awaited on its own; a failure fails the COMMIT.)
     if (inserted + updated === 0) c.unsafe('set local synchronous_commit = off').catch(() => {});
-    return { inserted, updated, unchanged: distinct - inserted - updated, superseded: rows.length - distinct };
+    return { inserted, updated, distinct: Number(r.distinct_rows), incomplete: false };
   });
 }
 
+function result(rows: BatchRows, m: Merged): BatchResult {
+  return { inserted: m.inserted, updated: m.updated, unchanged: m.distinct - m.inserted - m.updated, superseded: rows.length - m.distinct, refused: [] };
+}
+
 /** Writes a batch; connection errors are thrown (the caller retries), refusals are isolated. */
-export async function writeBatch(sql: Sql, rows: BatchRows, safe = false): Promise<BatchResult> {
+export async function writeBatch(sql: Sql, rows: BatchRows, opts: WriteOptions = {}, safe = false): Promise<BatchResult> {
   try {
-    return { ...(await mergeOnce(sql, rows, safe)), refused: [] };
+    const m = await mergeOnce(sql, rows, safe, opts);
+    if (!m.incomplete) return result(rows, m);
+    // Finished by the safe merge; what the fast one wrote counts as it wrote it.
+    const rest = await writeBatch(sql, rows, {}, true);
+    const inserted = m.inserted + rest.inserted;
+    const updated = m.updated + rest.updated;
+    return { ...rest, inserted, updated, unchanged: rows.length - rest.superseded - inserted - updated };
   } catch (e) {
-    // The fast merge met another writer of the same cars (a new VIN inserted, a car updated or
-    // deleted): the batch is merged again, by the merge that is safe against that.
-    if (!safe && (e instanceof ConcurrentWrite || (e instanceof postgres.PostgresError && e.code === '23505' && !rows.mayRepeatVins))) {
-      return writeBatch(sql, rows, true);
+    // The fast merge met another session inserting one of the batch's new cars: the batch is
+    // merged again (nothing of it was committed), by the merge that is safe against that.
+    if (!safe && e instanceof postgres.PostgresError && e.code === '23505' && !rows.mayRepeatVins) {
+      return writeBatch(sql, rows, {}, true);
     }
     if (!(e instanceof postgres.PostgresError) || isConnectionError(e)) throw e;
     if (rows.length === 1) {
@@ -97,8 +131,8 @@ export async function writeBatch(sql: Sql, rows: BatchRows, safe = false): Promi
       return { inserted: 0, updated: 0, unchanged: 0, superseded: 0, refused: [{ where: rows.where(0), fields: rows.fields(0), error }] };
     }
     const mid = rows.length >> 1;
-    const a = await writeBatch(sql, rows.range(0, mid), safe);
-    const b = await writeBatch(sql, rows.range(mid, rows.length), safe);
+    const a = await writeBatch(sql, rows.range(0, mid), {}, safe);
+    const b = await writeBatch(sql, rows.range(mid, rows.length), {}, safe);
     return {
       inserted: a.inserted + b.inserted,
       updated: a.updated + b.updated,

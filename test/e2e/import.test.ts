@@ -108,6 +108,26 @@ describe.each(servers())('import on $name', (server: Server) => {
     expect(quoted[0].color).toBeNull();
   });
 
+  it('after batches that changed nothing, a batch that changes cars is still written and counted', async () => {
+    // Writers send COMMIT right behind the merge once their last batch changed nothing: the first
+    // changed batch after unchanged ones must still land, with its counts.
+    const vin = (i: number) => `1HGCM8263${String(i).padStart(8, '0')}`;
+    const rowsOf = (bump: (i: number) => number) => ['vin,brand,model,year,price', ...Array.from({ length: 2000 }, (_, i) => `${vin(i)},Honda,Accord,2015,${10_000 + i + bump(i)}`)].join('\n') + '\n';
+    const before = path.join(tmp, `${server.name}-mixed-before.csv`);
+    const after = path.join(tmp, `${server.name}-mixed-after.csv`);
+    fs.writeFileSync(before, rowsOf(() => 0));
+    fs.writeFileSync(after, rowsOf((i) => (i >= 1000 ? 1 : 0))); // the second half of the file changes
+    expect((await run(['import', before, '--quiet'])).code).toBe(0);
+    const r = await run(['import', after, '--json', '--batch-size', '100']);
+    expect(r.code, r.stderr).toBe(0);
+    const s = summary(r);
+    expect(s.rows).toMatchObject({ read: 2000, inserted: 0, updated: 1000, unchanged: 1000, rejected: 0 });
+    expectBalanced(s.rows);
+    const prices = await sql`select vin, price::int as price from cars where vin like '1HGCM8263%' order by vin`;
+    expect(prices).toHaveLength(2000);
+    expect(prices.every((c, i) => c.price === 10_000 + i + (i >= 1000 ? 1 : 0))).toBe(true);
+  });
+
   it('a missing required column stops with exit 2 before anything is written', async () => {
     const before = Number((await sql`select count(*) from cars`)[0].count);
     const r = await run(['import', fixture('quirks/missing-column.csv')]);
