@@ -1,15 +1,17 @@
 -- name: import_merge_unique
 -- budget_ms: 500
 -- index: cars_vin_key
+-- settings: enable_hashjoin=off enable_mergejoin=off
 -- The import merge of a batch whose VINs are all different (the importer knows, and its writers
 -- split VINs between them): no sort to find each VIN's last row, and a plain INSERT of the new
--- cars and an UPDATE of the changed ones at the row versions the join found (by ctid) instead of INSERT ... ON CONFLICT, which probed
--- cars_vin_key two more times per new car. Cars equal to what is stored are neither locked nor
+-- cars and an UPDATE of the changed ones at the row versions the join found (by ctid) instead of
+-- INSERT ... ON CONFLICT, which probed cars_vin_key two more times per new car. The settings line:
+-- see import_merge.sql. Cars equal to what is stored are neither locked nor
 -- rewritten; they count as unchanged. Another session writing the same VINs meanwhile shows as a
 -- unique violation (nothing is committed) or as fewer updates than expected_updates (a row version
 -- updated or deleted since the join is not updated again; the rest is committed): the importer
--- then merges the batch again with import_merge, which is safe against that. (By id, the planner probed cars_pkey for its highest
--- id, which a burst of rolled-back inserts made take 300 ms.)
+-- then merges the batch again with import_merge, which is safe against that. (By id, the planner
+-- probed cars_pkey for its highest id, which a burst of rolled-back inserts made take 300 ms.)
 with staged as (
   select vin, brand, model, year::integer as year, price::numeric(12,2) as price,
          mileage::integer as mileage, condition, color, listed_at::timestamptz as listed_at

@@ -2,6 +2,7 @@
 -- budget_ms: 500
 -- index: cars_vin_key
 -- params: ["{1HGCM82633A004352,JTDPYMZAXL1PYWYK1}", "{12500,10850.50}", null, "00000000-0000-4000-8000-000000000000"]
+-- settings: enable_hashjoin=off enable_mergejoin=off
 -- One batch of `cars sync-prices`: $1 VINs and $2 prices (parallel arrays), $3 the run id (null
 -- when there is no run), $4 a token naming the batch. Writes only the prices that differ, records
 -- each change in car_price_history and the batch in sync_batches, all in this one statement, so in
@@ -13,7 +14,7 @@
 -- cars than input order; "C" keeps the sort cheap whatever the database's collation). The sort is
 -- in a subquery so that it happens before the probes (a subquery with ORDER BY is not flattened).
 -- Plan: every join must be a nested loop over an index (cars_vin_key, then cars_pkey); the writers'
--- connections start with hash and merge joins off (PRICE_PLANNER in src/sync/writer.ts), because
+-- connections start with hash and merge joins off (the settings line above), because
 -- the planner takes every batch row for a change and, from about 10k rows, hashed the whole of
 -- cars three times (1M cars, 10k rows: 660 ms a batch instead of about 100). Unknown VINs are therefore
 -- the probe's rows without a car (a left join), not an anti join, which without hashing would

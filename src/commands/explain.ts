@@ -21,9 +21,9 @@ function targets(name: string | undefined, o: ExplainOptions): ExplainTarget[] {
     if (name) throw usage(`give a query name or --sql, not both (got "${name}" and --sql)`);
     const problem = readQueryProblem(o.sql);
     if (problem) throw usage(`--sql: the query ${problem}`);
-    return [{ name: '--sql', text: o.sql, budgetMs: null, indexes: [] }];
+    return [{ name: '--sql', text: o.sql, budgetMs: null, indexes: [], settings: {} }];
   }
-  const all = allNamedQueries().map((q) => ({ name: q.name, text: q.text, budgetMs: q.budgetMs, indexes: declaredIndexes(q.index) }));
+  const all = allNamedQueries().map((q) => ({ name: q.name, text: q.text, budgetMs: q.budgetMs, indexes: declaredIndexes(q.index), settings: q.settings }));
   if (!name) return all;
   const one = all.filter((q) => q.name === name);
   if (!one.length) throw usage(`no named query "${name}"; the named queries are ${all.map((q) => q.name).join(', ')}`);

@@ -17,7 +17,8 @@ import { isUrl, openFeed } from '../sync/feed.js';
 import { CsvList, defaultListPath } from '../sync/lists.js';
 import { acquireSyncLock, type SyncLock } from '../sync/lock.js';
 import { effectiveShard, shardLabel } from '../sync/shard.js';
-import { PRICE_PLANNER, PriceWriter } from '../sync/writer.js';
+import { PriceWriter } from '../sync/writer.js';
+import { namedQuery } from '../db/queries.js';
 import { connectionLost, stopRefetchingTypes } from '../sync/driver.js';
 
 export const SYNC_ROWS = ['checked', 'changed', 'unchanged', 'unknown', 'failed', 'rejected'] as const;
@@ -65,8 +66,10 @@ async function runSync(o: SyncOptions, deps: Deps): Promise<Outcome> {
   // Dry runs write nothing, so they neither take nor wait for the lock.
   const lock: SyncLock | undefined = dryRun ? undefined : await report.phase('lock', () => acquireSyncLock(db.target, shard, { runId: report.runId }));
   let http: HttpClient | undefined;
-  // The writers' own connections, planned for batches (see PRICE_PLANNER); connected in the try below.
-  const writerSql = db.extraPool(o.workers, PRICE_PLANNER);
+  // The writers' own connections, which start with price_update's settings (see its "Plan"):
+  // startup settings rather than SET LOCAL keep each batch one statement, with no transaction to
+  // open or roll back (see PriceWriter.update()). Connected in the try below.
+  const writerSql = db.extraPool(o.workers, namedQuery('price_update').settings);
   const writer = new PriceWriter(
     writerSql,
     db.target,

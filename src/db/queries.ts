@@ -1,5 +1,7 @@
 // The named queries in sql/queries/: one source of truth for the tool's writes, `cars explain`
-// and `cars search`. Each file starts with "-- name:", "-- budget_ms:" and "-- index:" lines.
+// and `cars search`. Each file starts with "-- name:", "-- budget_ms:" and "-- index:" lines, and
+// may have "-- settings: name=value ..." (server settings the statement must be planned with;
+// whoever runs it applies them, and so does `cars explain`).
 import fs from 'node:fs';
 import path from 'node:path';
 import { SQL_DIR } from './migrate.js';
@@ -8,6 +10,8 @@ export interface NamedQuery {
   name: string;
   budgetMs: number;
   index: string;
+  /** Server settings to plan and run it with (its "-- settings:" line). */
+  settings: Readonly<Record<string, string>>;
   text: string;
 }
 
@@ -18,7 +22,8 @@ export function namedQuery(name: string): NamedQuery {
   if (hit) return hit;
   const text = fs.readFileSync(path.join(SQL_DIR, 'queries', `${name}.sql`), 'utf8');
   const meta = (key: string) => new RegExp(`^-- ${key}: *(.+)$`, 'm').exec(text)?.[1].trim() ?? '';
-  const q = { name: meta('name') || name, budgetMs: Number(meta('budget_ms') || 50), index: meta('index'), text };
+  const settings = Object.fromEntries(meta('settings').split(/\s+/).filter(Boolean).map((kv) => kv.split('=', 2)));
+  const q = { name: meta('name') || name, budgetMs: Number(meta('budget_ms') || 50), index: meta('index'), settings, text };
   cache.set(name, q);
   return q;
 }
@@ -29,4 +34,12 @@ export function allNamedQueries(): NamedQuery[] {
     .filter((f) => f.endsWith('.sql'))
     .sort()
     .map((f) => namedQuery(f.replace(/\.sql$/, '')));
+}
+
+/** One statement that applies `settings` to the current transaction only (set_config(..., true)). */
+export function settingsStatement(settings: Readonly<Record<string, string>>): string | null {
+  const keys = Object.keys(settings);
+  if (!keys.length) return null;
+  const lit = (v: string) => `'${v.replace(/'/g, "''")}'`;
+  return `select ${keys.map((k) => `set_config(${lit(k)}, ${lit(settings[k])}, true)`).join(', ')}`;
 }

@@ -3,10 +3,10 @@
 // own writes, with its parameters filled and, for the import merge, the staging table filled.
 import type postgres from 'postgres';
 import type { Sql } from '../db/pool.js';
+import { settingsStatement } from '../db/queries.js';
 import { inferParams, needsSamples, parseParams, paramsLine, resolveParams, type ParamSpec, type Samples } from './params.js';
 import { readQueryProblem } from './read-only.js';
 import { fillStaging, readsStaging } from './staging.js';
-import { PRICE_PLANNER } from '../sync/writer.js';
 
 export interface ExplainTarget {
   name: string;
@@ -14,6 +14,8 @@ export interface ExplainTarget {
   /** null for `--sql`. */
   budgetMs: number | null;
   indexes: string[];
+  /** Server settings the query is planned with where the tool runs it (none for `--sql`). */
+  settings: Readonly<Record<string, string>>;
 }
 
 export interface ExplainRun {
@@ -69,10 +71,9 @@ export async function explainOne(sql: Sql, t: ExplainTarget, s: ExplainSettings,
   try {
     await sql.begin(readOnly ? 'read only' : 'read write', async (tx) => {
       const staged = !adhoc && readsStaging(t.text) ? await fillStaging(tx) : null;
-      // Planned as the price writers' connections plan it.
-      if (!adhoc && t.name === 'price_update') {
-        for (const [name, value] of Object.entries(PRICE_PLANNER)) await tx`select set_config(${name}, ${value}, true)`;
-      }
+      // Planned as the tool plans it where it runs it.
+      const planner = settingsStatement(t.settings);
+      if (planner) await tx.unsafe(planner);
       const { specs, from } = adhoc ? { specs: [], from: 'none' as const } : await paramSpecs(tx, t);
       const params = needsSamples(specs) ? resolveParams(specs, await s.samples()) : resolveParams(specs, {} as Samples);
       const bound = params as never[];

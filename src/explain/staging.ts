@@ -2,7 +2,7 @@
 // table is made and filled inside the transaction that is rolled back afterwards, with a batch
 // like a dealer's export brings: cars already listed (half of them with a new price) and new ones.
 import type postgres from 'postgres';
-import { MERGE_PLANNER, STAGING } from '../import/writer.js';
+import { STAGING } from '../import/writer.js';
 
 type Tx = postgres.TransactionSql<Record<string, never>>;
 
@@ -18,7 +18,6 @@ export function readsStaging(text: string): boolean {
 /** Creates and fills cars_staging; returns how many rows it holds. */
 export async function fillStaging(tx: Tx, rows = STAGED_ROWS): Promise<number> {
   await tx.unsafe(STAGING);
-  await tx.unsafe(MERGE_PLANNER); // as the importer plans its merges
   const half = Math.floor(rows / 2);
   // Rows of existing cars spread over the table; the new cars copy them under fresh VINs (md5 hex
   // is a valid VIN alphabet), interleaved as in a real file.

@@ -7,7 +7,7 @@ import { Readable } from 'node:stream';
 import postgres from 'postgres';
 import type { Sql } from '../db/pool.js';
 import { isConnectionError } from '../db/pool.js';
-import { namedQuery } from '../db/queries.js';
+import { namedQuery, settingsStatement } from '../db/queries.js';
 import { inTransaction } from '../db/transaction.js';
 import type { BatchRows } from './batch.js';
 
@@ -26,15 +26,6 @@ export const STAGING = `create temp table if not exists cars_staging (
 /** How long the server may take to acknowledge a batch's COPY once all of it was sent. */
 const COPY_ACK_MS = 5_000;
 const COPY_COLUMNS = ['ord', 'vin', 'brand', 'model', 'year', 'price', 'mileage', 'condition', 'color', 'listed_at'];
-
-/**
- * The merge probes cars_vin_key once per staged row. The planner cannot see how few rows the
- * staging table holds (a temporary table is never analyzed): from a few thousand rows, or after a
- * rolled-back batch left it bloated, it hashed the whole of cars instead (1M cars: 380 ms a batch
- * instead of 25). A batch is always small next to the table it merges into. `cars explain` plans
- * the merges with the same settings.
- */
-export const MERGE_PLANNER = `select set_config('enable_hashjoin', 'off', true), set_config('enable_mergejoin', 'off', true)`;
 
 interface Merged {
   inserted: number;
@@ -63,10 +54,12 @@ export interface WriteOptions {
 async function mergeOnce(sql: Sql, rows: BatchRows, safe: boolean, opts: WriteOptions): Promise<Merged> {
   // Batches without a repeated VIN take the faster merge, unless it met a concurrent writer.
   const unique = !safe && !rows.mayRepeatVins;
-  const merge = namedQuery(unique ? 'import_merge_unique' : 'import_merge').text;
+  const query = namedQuery(unique ? 'import_merge_unique' : 'import_merge');
+  const merge = query.text;
+  const planner = settingsStatement(query.settings);
   return inTransaction(sql, async (c, commitNow) => {
     // Sent together, answered together: one wait for the server instead of three.
-    const prelude = Promise.all([c.unsafe(STAGING), c.unsafe(MERGE_PLANNER)]);
+    const prelude = Promise.all([c.unsafe(STAGING), planner && c.unsafe(planner)]);
     prelude.catch(() => {}); // awaited below, unless the COPY fails first and its error is thrown
     const copy = c`copy cars_staging (${c(COPY_COLUMNS)}) from stdin`;
     const writable = await copy.writable();

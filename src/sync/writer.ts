@@ -60,15 +60,6 @@ interface Worker {
   waiters: Array<() => void>;
 }
 
-/**
- * Server settings of the writers' connections (see sql/queries/price_update.sql, "Plan"): the
- * planner sees neither how few of a batch's rows change nor that a batch is small next to cars,
- * and from about 10k rows a batch it hashed the whole table instead of probing its indexes.
- * Startup settings of their own pool rather than SET LOCAL: the batch stays one statement, with no
- * transaction to open or roll back (see update()). `cars explain` plans price_update with them too.
- */
-export const PRICE_PLANNER: Readonly<Record<string, string>> = { enable_hashjoin: 'off', enable_mergejoin: 'off' };
-
 /** Batches a worker holds besides the one filling: one being written, one ready behind it. */
 const QUEUE_DEPTH = 2;
 

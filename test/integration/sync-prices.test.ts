@@ -14,7 +14,6 @@ import { connect, freshDatabase, servers, type Server } from '../support/db.js';
 import { startMisbehavingServer, type MisbehavingServer } from '../support/misbehaving-server.js';
 import { CsvSplitter } from '../../src/sources/csv-records.js';
 import { LOCK_CLASS, shardOf, WHOLE_TABLE_KEY } from '../../src/sync/shard.js';
-import { PRICE_PLANNER } from '../../src/sync/writer.js';
 import { createPool, POOL_DEFAULTS } from '../../src/db/pool.js';
 import { urlTarget } from '../../src/db/target.js';
 import { namedQuery } from '../../src/db/queries.js';
@@ -226,7 +225,7 @@ describe('sync-prices on pg18', () => {
     const explain = async (q: typeof sql) => (await planOf(q)).map(label);
     // Without the settings the planner hashes the whole table (what the settings are for).
     expect(await explain(sql)).toContain('Seq Scan on cars');
-    const writers = createPool(urlTarget(url, 'test'), { ...POOL_DEFAULTS, max: 1 }, PRICE_PLANNER);
+    const writers = createPool(urlTarget(url, 'test'), { ...POOL_DEFAULTS, max: 1 }, namedQuery('price_update').settings);
     try {
       const [s] = await writers`select current_setting('enable_hashjoin') as hash, current_setting('enable_mergejoin') as merge`;
       expect(s).toEqual({ hash: 'off', merge: 'off' });
