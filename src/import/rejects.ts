@@ -1,46 +1,42 @@
 // The rejects file: the input's columns with the original values, plus line, error and raw.
 // `cars import` reads it back as it is (it ignores these three extra columns without a warning),
 // so an operator fixes the values in place and imports the file again.
-import fs from 'node:fs';
 import path from 'node:path';
-import { once } from 'node:events';
-import { csvField } from '../sources/csv-records.js';
+import { CsvList } from '../csv-list.js';
 
 export const REJECT_COLUMNS = ['line', 'error', 'raw'] as const;
 
 export class RejectsFile {
-  readonly path: string;
   private readonly columns: string[];
-  private out: fs.WriteStream | undefined;
-  count = 0;
+  private readonly list: CsvList;
 
   constructor(file: string, columns: string[]) {
-    this.path = file;
     this.columns = columns;
+    this.list = new CsvList(file, [...columns, ...REJECT_COLUMNS], 0);
+  }
+
+  get path(): string {
+    return this.list.path;
+  }
+
+  get count(): number {
+    return this.list.count;
   }
 
   /** `where` is a line number, or a page URL and index for remote sources. */
   async add(fields: Array<string | undefined>, where: string | number, error: string, raw = ''): Promise<void> {
-    if (!this.out) {
-      fs.mkdirSync(path.dirname(this.path), { recursive: true });
-      this.out = fs.createWriteStream(this.path);
-      this.out.write([...this.columns, ...REJECT_COLUMNS].map((c) => csvField(c)).join(',') + '\n');
-    }
     const cells: string[] = [];
-    for (let i = 0; i < this.columns.length; i++) cells.push(csvField(fields[i] ?? ''));
-    cells.push(csvField(String(where)), csvField(error), csvField(raw));
-    this.count++;
-    if (!this.out.write(cells.join(',') + '\n')) await once(this.out, 'drain');
+    for (let i = 0; i < this.columns.length; i++) cells.push(fields[i] ?? '');
+    cells.push(String(where), error, raw);
+    await this.list.add(cells);
   }
 
-  async close(): Promise<void> {
-    if (!this.out) return;
-    const out = this.out;
-    await new Promise<void>((resolve, reject) => out.end((e?: Error | null) => (e ? reject(e) : resolve())));
+  close(): Promise<void> {
+    return this.list.close();
   }
 
   get written(): boolean {
-    return this.out !== undefined;
+    return this.list.written !== null;
   }
 }
 

@@ -11,7 +11,7 @@ import { validatePrice } from '../import/validate.js';
 import type { Progress } from '../progress.js';
 import type { RunReport } from '../report.js';
 import { scalarText, vinKey } from './feed-rows.js';
-import type { CsvList } from './lists.js';
+import type { CsvList } from '../csv-list.js';
 import { shardOf, type Shard } from './shard.js';
 import { connectionLost } from './driver.js';
 import type { PriceWriter } from './writer.js';

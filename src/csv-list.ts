@@ -1,0 +1,48 @@
+// A CSV file for the operator (rejects, failures, unknown VINs), created on its first row; the
+// first few rows stay in memory for the report.
+import fs from 'node:fs';
+import path from 'node:path';
+import { once } from 'node:events';
+import { csvField } from './sources/csv-records.js';
+
+export class CsvList {
+  readonly path: string;
+  readonly header: string[];
+  count = 0;
+  readonly first: string[][] = [];
+  private readonly keep: number;
+  private out: fs.WriteStream | undefined;
+
+  constructor(file: string, header: string[], keep = 10) {
+    this.path = file;
+    this.header = header;
+    this.keep = keep;
+  }
+
+  async add(cells: string[]): Promise<void> {
+    if (!this.out) {
+      fs.mkdirSync(path.dirname(this.path), { recursive: true });
+      this.out = fs.createWriteStream(this.path);
+      this.out.write(this.header.map((c) => csvField(c)).join(',') + '\n');
+    }
+    this.count++;
+    if (this.first.length < this.keep) this.first.push(cells);
+    if (!this.out.write(cells.map((c) => csvField(c)).join(',') + '\n')) await once(this.out, 'drain');
+  }
+
+  async close(): Promise<void> {
+    if (!this.out) return;
+    const out = this.out;
+    await new Promise<void>((resolve, reject) => out.end((e?: Error | null) => (e ? reject(e) : resolve())));
+  }
+
+  /** The absolute path when something was written, else null (for the summary). */
+  get written(): string | null {
+    return this.out ? path.resolve(this.path) : null;
+  }
+
+  /** The first rows as objects keyed by the header, for the JSON summary. */
+  firstRows(): Array<Record<string, string>> {
+    return this.first.map((cells) => Object.fromEntries(this.header.map((h, i) => [h, cells[i] ?? ''])));
+  }
+}
