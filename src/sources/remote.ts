@@ -22,18 +22,10 @@ import { csvSource, type RecordSource } from './records.js';
 
 const MiB = 1024 * 1024;
 /**
- * A page is held whole (with the pages fetched ahead, see PAGES_AHEAD_BYTES) and parsed. Real APIs
+ * A page is held whole (with the pages fetched ahead, see AHEAD_BYTES in json-pages.ts) and parsed. Real APIs
  * send far smaller pages.
  */
 export const MAX_PAGE_BYTES = 8 * MiB;
-/**
- * What pages fetched ahead of the one being loaded may hold, together (text length; a page in
- * flight counts as the largest page seen). A page held ahead keeps its text alone (json-pages.ts).
- * Measured with a real import under `bin/cars`'s heap: pages of 3.6 MiB ran out of heap with 16
- * MiB ahead and went through with 8; pages of 4 MiB went through with 8, where the one page of
- * prefetch held with its parse (before predicting) ran out. Small pages get hundreds of pages.
- */
-export const PAGES_AHEAD_BYTES = 8 * MiB;
 /** Unknown keys are named in a warning up to this many; then once more, without names. */
 const MAX_KEY_WARNINGS = 10;
 
@@ -173,7 +165,7 @@ class Feed {
 
   /**
    * Page fetches at once for a feed that starts with `first`: over HTTP --concurrency, so predicted
-   * pages can be fetched ahead (what they may hold is bounded by PAGES_AHEAD_BYTES, and those still
+   * pages can be fetched ahead (what they may hold is bounded by json-pages.ts's AHEAD_BYTES, and those still
    * waiting for a token when the end shows are never sent); files are read one by one.
    */
   pageFetches(first: Page): number {
@@ -227,7 +219,7 @@ function pagedSource(name: string, first: Page, feed: Feed): RecordSource {
   return {
     name,
     columns: [...CAR_COLUMNS],
-    items: pageItems(first, { load: feed.load, resolve: resolveNext, parallel: feed.pageFetches(first), aheadBytes: PAGES_AHEAD_BYTES }),
+    items: pageItems(first, { load: feed.load, resolve: resolveNext, parallel: feed.pageFetches(first) }),
     totalBytes: undefined,
     bytesRead: () => feed.bytesRead(),
     close: () => feed.close(),
