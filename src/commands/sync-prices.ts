@@ -8,13 +8,14 @@ import { CarsError, isCarsError } from '../errors.js';
 import { databaseError } from '../db/pool.js';
 import { createHttpClient, type HttpClient } from '../http/client.js';
 import { RejectsFile } from '../import/rejects.js';
-import { createProgress } from '../progress.js';
+import { createProgress, noProgress, type Progress } from '../progress.js';
 import type { Command, Deps, Outcome } from '../runner.js';
 import type { SyncOptions } from './contracts.js';
 import { priceUrl, syncFromApi, type ApiTally } from '../sync/from-api.js';
 import { syncFromFeed, type FeedTally } from '../sync/from-feed.js';
 import { isUrl, openFeed } from '../sync/feed.js';
-import { CsvList, defaultListPath } from '../sync/lists.js';
+import { CsvList } from '../csv-list.js';
+import { defaultListPath } from '../sync/lists.js';
 import { acquireSyncLock, type SyncLock } from '../sync/lock.js';
 import { effectiveShard, shardLabel } from '../sync/shard.js';
 import { PriceWriter } from '../sync/writer.js';
@@ -93,7 +94,7 @@ async function runSync(o: SyncOptions, deps: Deps): Promise<Outcome> {
     report.extra.committed_changes = writer.committed;
   };
 
-  let progress = await createProgress({ enabled: false, tty: false, totalBytes: undefined, stream: deps.progress.stream, label: 'sync-prices' });
+  let progress: Progress = noProgress; // made once the feed is open (its size is known then)
   try {
     await writerSql`select 1`;
     stopRefetchingTypes(writerSql);

@@ -8,7 +8,7 @@ import { isConnectionError, type Sql } from '../db/pool.js';
 export function connectionLost(e: unknown): boolean {
   if (isConnectionError(e)) return true;
   const code = (e as { code?: string })?.code;
-  return code === 'EPIPE' || code === 'ECONNABORTED' || code === 'ERR_STREAM_DESTROYED' || code === 'ERR_SOCKET_CLOSED';
+  return code === 'ECONNABORTED' || code === 'ERR_STREAM_DESTROYED' || code === 'ERR_SOCKET_CLOSED';
 }
 
 /**
