@@ -5,10 +5,10 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { CsvSplitter } from '../../src/sources/csv-records.js';
 import { cars, ROOT, tempDir, tempHome } from '../support/cli.js';
 import { connect, freshDatabase, servers, type Server } from '../support/db.js';
 import { startMisbehavingServer, type Behaviour, type MisbehavingServer } from '../support/misbehaving-server.js';
+import { expectBalanced, readCsv, summary as parseSummary } from '../support/import-helpers.js';
 
 const FEEDS = path.join(ROOT, 'fixtures', 'feeds');
 const CARS_CSV = fs.readFileSync(path.join(ROOT, 'fixtures', 'cars.csv'), 'utf8');
@@ -47,28 +47,8 @@ interface Summary {
 
 async function runImport(url: string, args: string[], opts: { input?: string } = {}) {
   const r = await cars(['import', ...args], { env: { DATABASE_URL: url, CARS_HOME: home }, input: opts.input });
-  let summary: Summary | undefined;
-  if (args.includes('--json')) {
-    try {
-      summary = JSON.parse(r.stdout) as Summary;
-    } catch {
-      throw new Error(`no JSON summary on stdout (exit ${r.code}):\n${r.stdout}\n${r.stderr}`);
-    }
-  }
+  const summary = args.includes('--json') ? (parseSummary(r) as Summary) : undefined;
   return { ...r, summary: summary! };
-}
-
-/** Every record ends in exactly one outcome. */
-function expectBalanced(s: Summary) {
-  const { read, inserted, updated, unchanged, rejected, superseded } = s.rows;
-  expect(inserted! + updated! + unchanged! + rejected! + superseded!).toBe(read);
-}
-
-function rejectsOf(file: string): Array<Record<string, string>> {
-  const splitter = new CsvSplitter(',');
-  const items = splitter.end(splitter.push(fs.readFileSync(file, 'utf8')));
-  const [header, ...rows] = items.map((i) => (i.kind === 'record' ? i.fields : []));
-  return rows.map((r) => Object.fromEntries(header!.map((h, i) => [h, r[i] ?? ''])));
 }
 
 async function table(url: string): Promise<Map<string, { price: string; year: number; color: string | null; mileage: number | null }>> {
@@ -107,10 +87,10 @@ describe('CSV over HTTP', () => {
     expect(first.stderr).toBe('');
     expect(first.code).toBe(0);
     expect(first.summary.rows).toMatchObject({ read: 1007, inserted: 1000, rejected: 7, updated: 0, unchanged: 0 });
-    expectBalanced(first.summary);
+    expectBalanced(first.summary.rows);
     expect(first.summary.http).toMatchObject({ requests: 1, retries: 0, statuses: { 200: 1 } });
     expect(first.summary.http!.bytes).toBe(Buffer.byteLength(CARS_CSV));
-    expect(rejectsOf(rejects).map((r) => Number(r.line))).toEqual([58, 201, 347, 502, 655, 811, 964]);
+    expect(readCsv(rejects).map((r) => Number(r.line))).toEqual([58, 201, 347, 502, 655, 811, 964]);
 
     const rows = await table(url);
     expect(rows.size).toBe(1000);
@@ -136,9 +116,9 @@ describe('NDJSON', () => {
     const r = await runImport(url, [web.url('/feeds/stock'), '--json', '--rejects', rejects]);
     expect(r.code, r.stderr).toBe(0);
     expect(r.summary.rows).toMatchObject({ read: 7, inserted: 4, rejected: 3 });
-    expectBalanced(r.summary);
+    expectBalanced(r.summary.rows);
     expect(r.stderr).toContain('ignoring key "dealer_id"');
-    const rej = rejectsOf(rejects);
+    const rej = readCsv(rejects);
     expect(rej.map((x) => [x.line, x.error.slice(0, 24)])).toEqual([
       ['2', 'not valid JSON: Expected'],
       ['3', 'not a JSON object (got a'],
@@ -163,7 +143,7 @@ describe('NDJSON', () => {
     const pages = await runImport(url, [path.join('fixtures', 'feeds', 'page-1.json'), '--format', 'json', '--json', '--rejects', rejects]);
     expect(pages.code, pages.stderr).toBe(0);
     expect(pages.summary.rows).toMatchObject({ read: 5, inserted: 3, rejected: 2 });
-    expect(rejectsOf(rejects).map((x) => x.line)).toEqual([`${path.join('fixtures', 'feeds', 'page-1.json')}#2`, `${path.join(FEEDS, 'page-2.json')}#1`]);
+    expect(readCsv(rejects).map((x) => x.line)).toEqual([`${path.join('fixtures', 'feeds', 'page-1.json')}#2`, `${path.join(FEEDS, 'page-2.json')}#1`]);
     expect((await table(url)).get('PGA00000000000004')).toMatchObject({ price: '24900.50', color: null });
   });
 });
@@ -183,10 +163,10 @@ describe('paginated JSON API', () => {
     const r = await runImport(url, [web.url('/api/cars'), '--json', '--rejects', rejects]);
     expect(r.code, r.stderr).toBe(0);
     expect(r.summary.rows).toMatchObject({ read: 9, inserted: 6, rejected: 3 });
-    expectBalanced(r.summary);
+    expectBalanced(r.summary.rows);
     expect(web.requests.map((q) => q.url)).toEqual(['/api/cars', '/api/cars/p2?after=2', '/api/cars/p3', '/api/cars/p4']);
     const p4 = web.url('/api/cars/p4');
-    expect(rejectsOf(rejects).map((x) => [x.line, x.error])).toEqual([
+    expect(readCsv(rejects).map((x) => [x.line, x.error])).toEqual([
       [`${p4}#1`, `item 1 of page ${p4} is a string, not an object`],
       [`${p4}#2`, '"price" is an object; expected a string, a number or null'],
       [`${p4}#3`, expect.stringMatching(/^year "1700" must be between 1886 and/)],
@@ -395,7 +375,7 @@ describe('numbered pages, fetched ahead', () => {
     const r = await runImport(url, [web.url('/num/1?size=2'), '--rate', String(rate), '--concurrency', String(concurrency), '--json']);
     expect(r.code, r.stderr).toBe(0);
     expect(r.summary.rows).toMatchObject({ read: 2 * pages, inserted: 2 * pages, rejected: 0 });
-    expectBalanced(r.summary);
+    expectBalanced(r.summary.rows);
     const rows = await table(url);
     expect(rows.size).toBe(2 * pages);
     for (let p = 1; p <= pages; p++) expect(rows.has(car(700 + 2 * p).vin) && rows.has(car(701 + 2 * p).vin)).toBe(true);
