@@ -9,6 +9,8 @@ import { CAR_COLUMNS, REQUIRED_COLUMNS, validateFields } from '../import/validat
 import { nextYear } from '../generate.js';
 import { writeBatch, type WriteOptions } from '../import/writer.js';
 import { RowBatch, type BatchRows } from '../import/batch.js';
+import { RowEncoder } from '../import/row-encoder.js';
+import { CsvRow } from '../sources/csv-records.js';
 import { fnv1a } from '../sync/shard.js';
 import { RejectsFile, REJECT_COLUMNS, defaultRejectsPath } from '../import/rejects.js';
 import { createProgress } from '../progress.js';
@@ -91,6 +93,7 @@ async function runImport(source: string, o: ImportOptions, deps: Deps, open: Sou
 
   const progress = await createProgress({ enabled: deps.progress.enabled, tty: deps.progress.tty, totalBytes: src.totalBytes, stream: deps.progress.stream, label: 'import' });
   const validation = { maxYear: nextYear() };
+  const encoder = new RowEncoder([vinAt, brandAt, modelAt, yearAt, priceAt, mileageAt, conditionAt, colorAt, listedAt], validation.maxYear);
   const workers: Worker[] = Array.from({ length: o.dryRun ? 0 : o.workers }, () => ({ filling: new RowBatch(), lastUnchanged: false, busy: undefined, writing: 0 }));
   // Batches written and emptied, for reuse: their buffers have grown to a batch's size already.
   const spare: RowBatch[] = [];
@@ -160,24 +163,35 @@ async function runImport(source: string, o: ImportOptions, deps: Deps, open: Sou
           await reject(item.values ?? [], item.where, item.error, item.raw);
           continue;
         }
-        const values = item.values;
-        if (values.length !== columns.length) {
-          await reject(values, item.where, `wrong number of fields: expected ${columns.length}, got ${values.length}`, values.join(','));
-          continue;
+        let w: Worker;
+        if (item instanceof CsvRow && item.count === columns.length && encoder.encode(item)) {
+          // The fast path: a plain CSV record, from its bytes to its COPY line.
+          if (o.dryRun) {
+            rows.valid++;
+            continue;
+          }
+          w = workers[encoder.vinHash % workers.length];
+          w.filling.addEncoded(ord++, item, encoder);
+        } else {
+          const values = item.values;
+          if (values.length !== columns.length) {
+            await reject(values, item.where, `wrong number of fields: expected ${columns.length}, got ${values.length}`, values.join(','));
+            continue;
+          }
+          // (An absent column's index is -1, and values[-1] is undefined: absent means empty.)
+          const v = validateFields(values[vinAt], values[brandAt], values[modelAt], values[yearAt], values[priceAt], values[mileageAt], values[conditionAt], values[colorAt], values[listedAt], validation);
+          if (!v.ok) {
+            await reject(values, item.where, v.error);
+            continue;
+          }
+          if (o.dryRun) {
+            rows.valid++;
+            continue;
+          }
+          const hash = fnv1a(v.row.vin);
+          w = workers[hash % workers.length];
+          w.filling.add(ord++, item.where, v.row, values, hash);
         }
-        // (An absent column's index is -1, and values[-1] is undefined: absent means empty.)
-        const v = validateFields(values[vinAt], values[brandAt], values[modelAt], values[yearAt], values[priceAt], values[mileageAt], values[conditionAt], values[colorAt], values[listedAt], validation);
-        if (!v.ok) {
-          await reject(values, item.where, v.error);
-          continue;
-        }
-        if (o.dryRun) {
-          rows.valid++;
-          continue;
-        }
-        const hash = fnv1a(v.row.vin);
-        const w = workers[hash % workers.length];
-        w.filling.add(ord++, item.where, v.row, values, hash);
         buffered++;
         if (w.filling.length >= o.batchSize || buffered >= budget) {
           const t1 = performance.now();

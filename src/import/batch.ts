@@ -5,6 +5,8 @@
 // in 6.4 s of work). Bytes in a few reused buffers cost the collector nothing.
 import { copyValue } from './copy-text.js';
 import type { CarRow } from './validate.js';
+import type { CsvRow } from '../sources/csv-records.js';
+import type { RowEncoder } from './row-encoder.js';
 
 /** Separates a row's original fields in its record (US, 0x1f: not in any text a CSV carries). */
 export const FIELD_SEP = '\x1f';
@@ -28,6 +30,50 @@ class Bytes {
     if (this.len + s.length * 3 > this.buf.length) this.grow(this.len + s.length * 3);
     this.len += this.buf.write(s, this.len);
     this.ends.push(this.len);
+  }
+
+  /** Appends `ord`, a TAB and the encoder's line, as one entry. */
+  pushLine(ord: number, enc: RowEncoder): void {
+    if (this.len + enc.length + 16 > this.buf.length) this.grow(this.len + enc.length + 16);
+    const buf = this.buf;
+    let digits = 1;
+    for (let x = ord; x >= 10; x = Math.floor(x / 10)) digits++;
+    let at = this.len + digits;
+    this.len = at;
+    do {
+      buf[--at] = 48 + (ord % 10);
+      ord = Math.floor(ord / 10);
+    } while (ord > 0);
+    buf[this.len++] = 9;
+    this.len += enc.out.copy(buf, this.len, 0, enc.length);
+    this.ends.push(this.len);
+  }
+
+  /** Appends a CSV record's fields as text, separated by FIELD_SEP, as one entry. */
+  pushFields(r: CsvRow): void {
+    const b = r.bounds;
+    const first = b[r.at] < 0 ? ~b[r.at] : b[r.at];
+    const span = b[r.at + 2 * r.count - 1] - first + r.count;
+    if (this.len + span > this.buf.length) this.grow(this.len + span);
+    const src = r.buf;
+    const buf = this.buf;
+    let len = this.len;
+    for (let f = 0; f < r.count; f++) {
+      if (f > 0) buf[len++] = 0x1f;
+      const s = b[r.at + 2 * f];
+      const e = b[r.at + 2 * f + 1];
+      if (s >= 0) {
+        for (let i = s; i < e; i++) buf[len++] = src[i];
+      } else {
+        // Inside quotes, "" stands for one quote.
+        for (let i = ~s; i < e; i++) {
+          buf[len++] = src[i];
+          if (src[i] === 34) i++;
+        }
+      }
+    }
+    this.len = len;
+    this.ends.push(len);
   }
 
   start(i: number): number {
@@ -93,6 +139,16 @@ export class RowBatch implements BatchRows {
     this.orig.push(fields.join(FIELD_SEP));
     this.wheres.push(where);
     const key = vinHash & 0x3fffffff;
+    if (this.keys.has(key)) this.repeats = true;
+    else this.keys.add(key);
+  }
+
+  /** Adds a row of a CSV record that the RowEncoder has just encoded (its hash is the encoder's). */
+  addEncoded(ord: number, r: CsvRow, enc: RowEncoder): void {
+    this.copy.pushLine(ord, enc);
+    this.orig.pushFields(r);
+    this.wheres.push(r.line);
+    const key = enc.vinHash & 0x3fffffff;
     if (this.keys.has(key)) this.repeats = true;
     else this.keys.add(key);
   }

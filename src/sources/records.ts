@@ -1,11 +1,12 @@
 // Sources of records for import: each yields the input's column names and, chunk by chunk, its
 // records with their provenance (a line number, or a page URL and index).
-import { CsvSplitter, type CsvItem } from './csv-records.js';
+import { CsvByteSplitter, type CsvByteItem } from './csv-records.js';
 import type { Input } from './input.js';
 import { CarsError } from '../errors.js';
 
 export interface SourceRecord {
   kind: 'record';
+  // (A CSV source's records are CsvRows: their values are decoded when read.)
   where: number | string;
   /** Aligned with `columns`; shorter or longer means the record has the wrong field count. */
   values: Array<string | undefined>;
@@ -32,26 +33,25 @@ export interface RecordSource {
   close?(): Promise<void>;
 }
 
-/** CSV from a byte stream: the first non-empty record is the header. */
+/** CSV from a byte stream: the first non-empty record is the header. Its records are CsvRows. */
 export async function csvSource(input: Input, delimiter: string): Promise<RecordSource> {
-  const splitter = new CsvSplitter(delimiter);
-  const decoder = new TextDecoder('utf-8'); // strips a BOM, replaces invalid bytes with U+FFFD
+  const splitter = new CsvByteSplitter(delimiter);
   const it = input.stream[Symbol.asyncIterator]();
-  let pending: CsvItem[] = [];
+  let pending: CsvByteItem[] = [];
   let ended = false;
 
-  async function next(): Promise<CsvItem[] | null> {
+  async function next(): Promise<CsvByteItem[] | null> {
     if (ended) return null;
     const r = await it.next();
     if (r.done) {
       ended = true;
-      return splitter.end(splitter.push(decoder.decode()));
+      return splitter.end();
     }
-    return splitter.push(decoder.decode(r.value, { stream: true }));
+    return splitter.push(r.value);
   }
 
   // Read until the header record is complete.
-  let header: CsvItem | undefined;
+  let header: CsvByteItem | undefined;
   while (!header) {
     const items = await next();
     if (items === null) break;
@@ -64,21 +64,18 @@ export async function csvSource(input: Input, delimiter: string): Promise<Record
   if (header.kind === 'malformed') throw new CarsError('INPUT_HEADER', `${input.name}: line ${header.line}: the header is not valid CSV (${header.error})`);
   const columns = header.fields.map((f) => f.trim());
 
+  // (CsvRow and the splitter's malformed items are SourceItems as they are.)
   async function* items(): AsyncGenerator<SourceItem[]> {
     try {
-      if (pending.length) yield pending.map(toSource);
+      if (pending.length) yield pending;
       for (;;) {
         const chunk = await next();
         if (chunk === null) return;
-        if (chunk.length) yield chunk.map(toSource);
+        if (chunk.length) yield chunk;
       }
     } finally {
       await it.return?.();
     }
   }
   return { name: input.name, columns, items: items(), totalBytes: input.totalBytes, bytesRead: input.bytesRead };
-}
-
-function toSource(c: CsvItem): SourceItem {
-  return c.kind === 'record' ? { kind: 'record', where: c.line, values: c.fields } : { kind: 'malformed', where: c.line, error: c.error, raw: c.raw };
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { CsvSplitter, csvField, type CsvItem } from '../../src/sources/csv-records.js';
+import { CsvByteSplitter, CsvSplitter, csvField, type CsvByteItem, type CsvItem } from '../../src/sources/csv-records.js';
 
 /** Splits `text` fed in pieces of `step` characters, so every chunk boundary is exercised. */
 function split(text: string, step = text.length || 1, delimiter = ','): CsvItem[] {
@@ -9,7 +9,16 @@ function split(text: string, step = text.length || 1, delimiter = ','): CsvItem[
   return s.end(out);
 }
 
-const simplify = (items: CsvItem[]) => items.map((i) => (i.kind === 'record' ? [i.line, ...i.fields] : [i.line, 'MALFORMED', i.raw]));
+/** Splits bytes fed in pieces of `step` bytes: boundaries fall inside characters too. */
+function splitBytes(bytes: Buffer, step: number): CsvByteItem[] {
+  const s = new CsvByteSplitter(',');
+  const out: CsvByteItem[] = [];
+  // (Copies: the splitter keeps pointing into what it was given.)
+  for (let i = 0; i < bytes.length; i += step) s.push(Buffer.from(bytes.subarray(i, i + step)), out);
+  return s.end(out);
+}
+
+const simplify = (items: Array<CsvItem | CsvByteItem>) => items.map((i) => (i.kind === 'record' ? [i.line, ...i.fields] : [i.line, 'MALFORMED', i.raw]));
 
 describe('CsvSplitter', () => {
   const cases: Array<[string, string, unknown[]]> = [
@@ -33,6 +42,21 @@ describe('CsvSplitter', () => {
     expect(simplify(split(text))).toEqual(expected);
     // The same result whatever the chunk boundaries.
     for (const step of [1, 2, 3, 5, 7]) expect(simplify(split(text, step))).toEqual(expected);
+    for (const step of [1, 2, 3, 5, 7]) expect(simplify(splitBytes(Buffer.from(text), step))).toEqual(expected);
+  });
+
+  it('skips a UTF-8 byte order mark, also when it arrives a byte at a time', () => {
+    const bytes = Buffer.from('\ufeffvin,brand\nX,Škoda\n');
+    for (const step of [1, 2, 3, 100]) expect(simplify(splitBytes(bytes, step))).toEqual([[1, 'vin', 'brand'], [2, 'X', 'Škoda']]);
+    // Only at the start.
+    expect(simplify(splitBytes(Buffer.from('a\n\ufeffb\n'), 100))).toEqual([[1, 'a'], [2, '\ufeffb']]);
+  });
+
+  it('decodes bytes that are not UTF-8 as U+FFFD, field by field as the whole text would be', () => {
+    const bytes = Buffer.concat([Buffer.from('a,b'), Buffer.from([0xc3]), Buffer.from(',"x'), Buffer.from([0xff, 0xfe]), Buffer.from('y"\n')]);
+    const whole = new TextDecoder().decode(bytes);
+    expect(simplify(splitBytes(bytes, 1))).toEqual([[1, ...whole.trimEnd().split(',').map((f) => f.replace(/"/g, ''))]]);
+    expect(simplify(splitBytes(bytes, 1))).toEqual([[1, 'a', 'b\ufffd', 'x\ufffd\ufffdy']]);
   });
 
   it('takes another delimiter', () => {
