@@ -23,7 +23,7 @@ function targets(name: string | undefined, o: ExplainOptions): ExplainTarget[] {
     if (problem) throw usage(`--sql: the query ${problem}`);
     return [{ name: '--sql', text: o.sql, budgetMs: null, indexes: [], settings: {} }];
   }
-  const all = allNamedQueries().map((q) => ({ name: q.name, text: q.text, budgetMs: q.budgetMs, indexes: declaredIndexes(q.index), settings: q.settings }));
+  const all = allNamedQueries().map((q) => ({ name: q.name, text: q.text, budgetMs: q.budgetMs, indexes: declaredIndexes(q.index), settings: q.settings, staging: q.staging }));
   if (!name) return all;
   const one = all.filter((q) => q.name === name);
   if (!one.length) throw usage(`no named query "${name}"; the named queries are ${all.map((q) => q.name).join(', ')}`);

@@ -54,6 +54,8 @@ interface Worker {
   filling: RowBatch;
   /** Its last batch changed nothing: the next one is expected to change nothing either. */
   lastUnchanged: boolean;
+  /** Its last batch was all new cars: the next one is expected to be too. */
+  lastNew: boolean;
   /** The batch being written, if any. */
   busy: Promise<void> | undefined;
   writing: number;
@@ -94,7 +96,7 @@ async function runImport(source: string, o: ImportOptions, deps: Deps, open: Sou
   const progress = await createProgress({ enabled: deps.progress.enabled, tty: deps.progress.tty, totalBytes: src.totalBytes, stream: deps.progress.stream, label: 'import' });
   const validation = { maxYear: nextYear() };
   const encoder = new RowEncoder([vinAt, brandAt, modelAt, yearAt, priceAt, mileageAt, conditionAt, colorAt, listedAt], validation.maxYear);
-  const workers: Worker[] = Array.from({ length: o.dryRun ? 0 : o.workers }, () => ({ filling: new RowBatch(), lastUnchanged: false, busy: undefined, writing: 0 }));
+  const workers: Worker[] = Array.from({ length: o.dryRun ? 0 : o.workers }, () => ({ filling: new RowBatch(), lastUnchanged: false, lastNew: false, busy: undefined, writing: 0 }));
   // Batches written and emptied, for reuse: their buffers have grown to a batch's size already.
   const spare: RowBatch[] = [];
   // At most (workers + 1) batches of rows in memory, filling and being written together.
@@ -108,8 +110,9 @@ async function runImport(source: string, o: ImportOptions, deps: Deps, open: Sou
   const write = async (w: Worker, batch: BatchRows) => {
     const t0 = performance.now();
     const r0 = report.sample();
-    const r = await writeWithRetry(sql!, batch, { expectUnchanged: w.lastUnchanged }, () => committedRows, log);
+    const r = await writeWithRetry(sql!, batch, { expectUnchanged: w.lastUnchanged, expectNew: w.lastNew }, () => committedRows, log);
     w.lastUnchanged = r.inserted + r.updated === 0;
+    w.lastNew = r.inserted === batch.length;
     report.add('write', performance.now() - t0, report.sample() - r0);
     rows.inserted += r.inserted;
     rows.updated += r.updated;

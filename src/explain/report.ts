@@ -80,7 +80,7 @@ export function querySection(q: QueryReport): string[] {
   const expects = [q.budget_ms === null ? null : `budget ${q.budget_ms} ms`, q.index.length ? `index ${q.index.join(', ')}` : null].filter(Boolean);
   const out = [`== ${q.name}${expects.length ? `  (${expects.join(', ')})` : ''}`];
   if (q.params.length) out.push(`   params${q.params_from === 'parameter types' ? ' (guessed from their types: add a -- params: line)' : ''}: ${q.params.map((p, i) => `$${i + 1} = ${p}`).join(', ')}`);
-  if (q.staged_rows !== null) out.push(`   cars_staging: ${q.staged_rows.toLocaleString('en-US')} rows staged for the merge (rolled back)`);
+  if (q.staged_rows !== null) out.push(`   cars_staging: ${q.staged_rows.toLocaleString('en-US')} rows staged (rolled back)`);
   if (q.plan === null) out.push(`   not explained: ${q.reasons.join('; ')}`);
   for (const line of q.text) out.push(`   ${line}`);
   return out;

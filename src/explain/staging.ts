@@ -15,10 +15,14 @@ export function readsStaging(text: string): boolean {
   return /\bcars_staging\b/.test(text);
 }
 
-/** Creates and fills cars_staging; returns how many rows it holds. */
-export async function fillStaging(tx: Tx, rows = STAGED_ROWS): Promise<number> {
+/**
+ * Creates and fills cars_staging; returns how many rows it holds. `new`: only new cars (the
+ * batch the fresh-load insert expects), each a listed car's values under a fresh VIN.
+ */
+export async function fillStaging(tx: Tx, rows = STAGED_ROWS, kind: 'mixed' | 'new' = 'mixed'): Promise<number> {
   await tx.unsafe(STAGING);
-  const half = Math.floor(rows / 2);
+  const half = kind === 'new' ? rows : Math.floor(rows / 2);
+  const listed = kind === 'new' ? 0 : half;
   // Rows of existing cars spread over the table; the new cars copy them under fresh VINs (md5 hex
   // is a valid VIN alphabet), interleaved as in a real file.
   const [r] = await tx`
@@ -35,6 +39,7 @@ export async function fillStaging(tx: Tx, rows = STAGED_ROWS): Promise<number> {
              (case when n % 2 = 0 then round(price * 0.97, 2) else price end)::text,
              mileage::text, condition, color, listed_at::text
       from picked
+      where n <= ${listed}
       union all
       select 2 * n + 1, upper(substr(md5(vin || 'new'), 1, 17)), brand, model, year::text, price::text,
              mileage::text, condition, color, listed_at::text

@@ -17,8 +17,9 @@ export interface Verdict {
   reasons: string[];
 }
 
-/** The `-- index:` line: one index name, or several separated by commas. */
+/** The `-- index:` line: one index name, or several separated by commas; "none" for none. */
 export function declaredIndexes(line: string): string[] {
+  if (line.trim() === 'none') return [];
   return line
     .split(',')
     .map((s) => s.trim())

@@ -49,12 +49,18 @@ export interface WriteOptions {
    * changes nothing.
    */
   expectUnchanged?: boolean;
+  /**
+   * The batch is expected to hold only new cars (the worker's last one did): it is inserted with
+   * import_insert, and merged the usual way should one of its cars exist after all.
+   */
+  expectNew?: boolean;
 }
 
 async function mergeOnce(sql: Sql, rows: BatchRows, safe: boolean, opts: WriteOptions): Promise<Merged> {
   // Batches without a repeated VIN take the faster merge, unless it met a concurrent writer.
   const unique = !safe && !rows.mayRepeatVins;
-  const query = namedQuery(unique ? 'import_merge_unique' : 'import_merge');
+  const insertOnly = unique && !!opts.expectNew;
+  const query = namedQuery(insertOnly ? 'import_insert' : unique ? 'import_merge_unique' : 'import_merge');
   const merge = query.text;
   const planner = settingsStatement(query.settings);
   return inTransaction(sql, async (c, commitNow) => {
@@ -87,6 +93,10 @@ async function mergeOnce(sql: Sql, rows: BatchRows, safe: boolean, opts: WriteOp
     merged.catch(() => {}); // sends it; its error is thrown by the await below
     // The fast merge itself turns off the commit's wait for the disk when it changed nothing.
     if (unique && opts.expectUnchanged) commitNow();
+    if (insertOnly) {
+      const { count } = await merged;
+      return { inserted: count, updated: 0, distinct: rows.length, incomplete: false };
+    }
     const [r] = await merged;
     const inserted = Number(r.inserted);
     const updated = Number(r.updated);
@@ -116,7 +126,9 @@ export async function writeBatch(sql: Sql, rows: BatchRows, opts: WriteOptions =
     // The fast merge met another session inserting one of the batch's new cars: the batch is
     // merged again (nothing of it was committed), by the merge that is safe against that.
     if (!safe && e instanceof postgres.PostgresError && e.code === '23505' && !rows.mayRepeatVins) {
-      return writeBatch(sql, rows, {}, true);
+      // (Expected to be all new, it is merged; should another session be writing its cars, the merge
+      // meets the same and the safe merge follows.)
+      return writeBatch(sql, rows, {}, !opts.expectNew);
     }
     if (!(e instanceof postgres.PostgresError) || isConnectionError(e)) throw e;
     if (rows.length === 1) {

@@ -213,5 +213,39 @@ describe('import faults (pg18)', () => {
         await db.drop();
       }
     }, 60_000);
+
+    it('the same in a batch expected to be all new (inserted without a look-up) is updated, not refused', async () => {
+      const db = await freshDatabase(server);
+      const sql = connect(db.url);
+      const other = connect(db.url);
+      const name = new URL(db.url).pathname.slice(1);
+      try {
+        const env = { DATABASE_URL: db.url, CARS_HOME: tmp };
+        expect((await cars(['db', 'migrate', '--quiet'], { env })).code).toBe(0);
+        // One writer, batches of 5: the first is all new, so the second is inserted without a look-up.
+        const vin = 'WVWZZZ1KZAW000007';
+        const tx = await other.reserve();
+        await tx`begin`;
+        await tx`insert into cars (vin, brand, model, year, price) values (${vin}, 'Other', 'Car', 2001, 1)`;
+        const rows = Array.from({ length: 10 }, (_, i) => line(i, 40_000 + i));
+        const run = cars(['import', file('new2.csv', rows), '--json', '--workers', '1', '--batch-size', '5'], { env });
+        await importerWaitsForLock(sql, name);
+        expect((await sql`select count(*)::int as n from cars`)[0].n).toBe(5); // the first batch is in
+        await tx`commit`;
+        tx.release();
+        const r = await run;
+        expect(r.code, r.stderr).toBe(0);
+        const s = summary(r);
+        expect(s.rows).toMatchObject({ read: 10, inserted: 9, updated: 1, rejected: 0 });
+        expectBalanced(s.rows);
+        const [car] = await sql`select brand, price::text from cars where vin = ${vin}`;
+        expect(car).toEqual({ brand: 'Volkswagen', price: '40007.00' });
+        expect((await sql`select count(*)::int as n from cars`)[0].n).toBe(10);
+      } finally {
+        await other.end({ timeout: 5 });
+        await sql.end({ timeout: 5 });
+        await db.drop();
+      }
+    }, 60_000);
   });
 });

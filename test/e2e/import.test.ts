@@ -128,6 +128,30 @@ describe.each(servers())('import on $name', (server: Server) => {
     expect(prices.every((c, i) => c.price === 10_000 + i + (i >= 1000 ? 1 : 0))).toBe(true);
   });
 
+  it('after batches of only new cars, a batch with listed cars in it is merged, not refused', async () => {
+    // Writers insert without looking cars up once their last batch was all new: a batch with cars
+    // that exist after all fails as a whole and is merged instead, with its counts right.
+    const vin = (i: number) => `2HGCM8263${String(i).padStart(8, '0')}`;
+    const line = (i: number, price: number) => `${vin(i)},Honda,Civic,2016,${price}`;
+    const listed = path.join(tmp, `${server.name}-new-listed.csv`);
+    const mixed = path.join(tmp, `${server.name}-new-mixed.csv`);
+    fs.writeFileSync(listed, ['vin,brand,model,year,price', ...Array.from({ length: 100 }, (_, i) => line(10_000 + i, 5000))].join('\n') + '\n');
+    // 2,000 new cars, then 50 listed ones (half with a new price) among 50 new, then new again.
+    const rows = Array.from({ length: 2000 }, (_, i) => line(i, 7000));
+    for (let i = 0; i < 50; i++) rows.push(line(10_000 + i, i % 2 ? 5000 : 6000), line(20_000 + i, 7000));
+    for (let i = 0; i < 500; i++) rows.push(line(30_000 + i, 7000));
+    fs.writeFileSync(mixed, ['vin,brand,model,year,price', ...rows].join('\n') + '\n');
+    expect((await run(['import', listed, '--quiet'])).code).toBe(0);
+    const r = await run(['import', mixed, '--json', '--batch-size', '100']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toBe('');
+    const s = summary(r);
+    expect(s.rows).toMatchObject({ read: 2600, inserted: 2550, updated: 25, unchanged: 25, rejected: 0 });
+    expectBalanced(s.rows);
+    const [c] = await sql`select count(*)::int as n, count(*) filter (where price = 6000)::int as repriced from cars where vin like '2HGCM8263%'`;
+    expect(c).toEqual({ n: 2650, repriced: 25 });
+  });
+
   it('a missing required column stops with exit 2 before anything is written', async () => {
     const before = Number((await sql`select count(*) from cars`)[0].count);
     const r = await run(['import', fixture('quirks/missing-column.csv')]);

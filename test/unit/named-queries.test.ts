@@ -10,6 +10,11 @@ describe('named queries: the settings line', () => {
     expect(allNamedQueries().every((q) => typeof q.settings === 'object')).toBe(true);
   });
 
+  it('reads "-- staging: new" for the statement that expects only new cars; the rest stage a mix', () => {
+    expect(namedQuery('import_insert')).toMatchObject({ staging: 'new', index: 'none' });
+    expect(allNamedQueries().filter((q) => q.staging === 'new').map((q) => q.name)).toEqual(['import_insert']);
+  });
+
   it('applies them with one statement, local to the transaction, quoted', () => {
     expect(settingsStatement({})).toBeNull();
     expect(settingsStatement({ enable_hashjoin: 'off', search_path: "o'brien" })).toBe(
