@@ -14,6 +14,43 @@ export interface Input {
   bytesRead(): number;
 }
 
+/** How much is read at a time (see fileInput, and the stream's highWaterMark below). */
+const READ_BYTES = 16 * 1024;
+
+/**
+ * A plain file, read with synchronous reads, each followed by a turn of the event loop (so the
+ * batch writers hear the server between two reads, as with a stream). A stream's asynchronous
+ * read cost 65 µs of the main thread per 16 KB (1M rows, 76 MB: 300 ms of CPU, where the importer
+ * is CPU-bound); a synchronous one from the page cache costs 10.
+ */
+function fileInput(source: string, fh: fs.promises.FileHandle, total: number | undefined): Input {
+  let read = 0;
+  async function* chunks(): AsyncGenerator<Buffer> {
+    try {
+      for (;;) {
+        // A new buffer each time: the records read from it point into it.
+        const buf = Buffer.allocUnsafe(READ_BYTES);
+        const n = readFile(source, fh.fd, buf, read);
+        if (n === 0) return;
+        read += n;
+        yield n < buf.length ? buf.subarray(0, n) : buf;
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+    } finally {
+      await fh.close();
+    }
+  }
+  return { name: source, stream: chunks(), totalBytes: total, bytesRead: () => read };
+}
+
+function readFile(source: string, fd: number, buf: Buffer, position: number): number {
+  try {
+    return fs.readSync(fd, buf, 0, buf.length, position);
+  } catch (e) {
+    throw new CarsError('INPUT_UNREADABLE', `cannot read ${source}: ${(e as Error).message}`, { cause: e });
+  }
+}
+
 export async function openInput(source: string, stdin: Readable): Promise<Input> {
   let raw: Readable;
   let total: number | undefined;
@@ -25,9 +62,14 @@ export async function openInput(source: string, stdin: Readable): Promise<Input>
       if (st.isDirectory()) throw new CarsError('INPUT_UNREADABLE', `${source} is a directory, not a file`);
       total = st.isFile() ? st.size : undefined;
       const fh = await fs.promises.open(source, 'r');
+      if (st.isFile()) {
+        const head = Buffer.alloc(2);
+        const { bytesRead: n } = await fh.read(head, 0, 2, 0);
+        if (!(n === 2 && head[0] === 0x1f && head[1] === 0x8b)) return fileInput(source, fh, total);
+      }
       // Small reads: the parser works through each one without a break, and the batch writers'
       // answers from the server wait for it (256 KB reads kept them waiting 15 ms at a time).
-      raw = fh.createReadStream({ highWaterMark: 16 * 1024 });
+      raw = fh.createReadStream({ highWaterMark: READ_BYTES });
     } catch (e) {
       if (e instanceof CarsError) throw e;
       const code = (e as NodeJS.ErrnoException).code;
