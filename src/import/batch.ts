@@ -6,7 +6,7 @@
 import { copyValue } from './copy-text.js';
 import type { CarRow } from './validate.js';
 import type { CsvRow } from '../sources/csv-records.js';
-import type { RowEncoder } from './row-encoder.js';
+import { putDecimal, type RowEncoder } from './row-encoder.js';
 
 /** Separates a row's original fields in its record (US, 0x1f: not in any text a CSV carries). */
 export const FIELD_SEP = '\x1f';
@@ -36,14 +36,7 @@ class Bytes {
   pushLine(ord: number, enc: RowEncoder): void {
     if (this.len + enc.length + 16 > this.buf.length) this.grow(this.len + enc.length + 16);
     const buf = this.buf;
-    let digits = 1;
-    for (let x = ord; x >= 10; x = Math.floor(x / 10)) digits++;
-    let at = this.len + digits;
-    this.len = at;
-    do {
-      buf[--at] = 48 + (ord % 10);
-      ord = Math.floor(ord / 10);
-    } while (ord > 0);
+    this.len = putDecimal(buf, this.len, ord);
     buf[this.len++] = 9;
     this.len += enc.out.copy(buf, this.len, 0, enc.length);
     this.ends.push(this.len);

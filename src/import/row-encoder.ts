@@ -51,6 +51,19 @@ const DAYS_IN_MONTH = [0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
 const NULL = [BACKSLASH, 78]; // \N
 const CONDITIONS = ['available', 'sold', 'reserved'].map((c) => Buffer.from(c));
 
+/** Writes a non-negative integer in decimal at buf[at]; returns where it ends. */
+export function putDecimal(buf: Buffer, at: number, v: number): number {
+  let digits = 1;
+  for (let x = v; x >= 10; x = Math.floor(x / 10)) digits++;
+  const end = at + digits;
+  let i = end;
+  do {
+    buf[--i] = 48 + (v % 10);
+    v = Math.floor(v / 10);
+  } while (v > 0);
+  return end;
+}
+
 /** The car columns' positions in the input's records (CAR_COLUMNS order); -1 for an absent one. */
 export type ColumnPositions = readonly number[];
 
@@ -128,17 +141,8 @@ export class RowEncoder {
     this.out[this.length++] = NULL[1];
   }
 
-  /** Writes a non-negative integer in decimal. */
   private putInt(v: number): void {
-    const out = this.out;
-    let digits = 1;
-    for (let x = v; x >= 10; x = Math.floor(x / 10)) digits++;
-    let at = this.length + digits;
-    this.length = at;
-    do {
-      out[--at] = 48 + (v % 10);
-      v = Math.floor(v / 10);
-    } while (v > 0);
+    this.length = putDecimal(this.out, this.length, v);
   }
 
   private vin(r: CsvRow): boolean {
