@@ -75,6 +75,8 @@ export class RowEncoder {
   /** fnv1a of its VIN, as fnv1a(row.vin) gives it (which picks the row's worker). */
   vinHash = 0;
   private buf: Buffer = this.out;
+  /** Fields a record must have for every position in `columns` to be in it. */
+  private readonly fieldsNeeded: number;
   private s = 0;
   private e = 0;
   private quoted = false;
@@ -82,13 +84,16 @@ export class RowEncoder {
   constructor(
     private readonly columns: ColumnPositions,
     private readonly maxYear: number,
-  ) {}
+  ) {
+    this.fieldsNeeded = Math.max(...columns) + 1;
+  }
 
   /**
    * Encodes the record's car into `out`: true when done, false when the record is for
    * validateFields to judge (it may be valid all the same).
    */
   encode(r: CsvRow): boolean {
+    if (r.count < this.fieldsNeeded) return false; // (the importer rejects it for its field count)
     this.buf = r.buf;
     this.length = 0;
     return (

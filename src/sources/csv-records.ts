@@ -115,7 +115,9 @@ export class CsvByteSplitter {
       if (b.length >= 3 && b[0] === 0xef && b[1] === 0xbb && b[2] === 0xbf) this.pos = 3;
       this.bomChecked = true;
     }
-    this.bounds = new Int32Array(this.bounds.length);
+    // Sized by the last push's records, not the largest ever: one line of a million fields would
+    // otherwise make every later push allocate for a million.
+    this.bounds = new Int32Array(Math.max(1024, this.used));
     this.used = 0;
     while (this.pos < this.buf.length) {
       if (!this.one(final, out)) return;

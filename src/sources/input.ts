@@ -64,7 +64,10 @@ export async function openInput(source: string, stdin: Readable): Promise<Input>
       const fh = await fs.promises.open(source, 'r');
       if (st.isFile()) {
         const head = Buffer.alloc(2);
-        const { bytesRead: n } = await fh.read(head, 0, 2, 0);
+        const { bytesRead: n } = await fh.read(head, 0, 2, 0).catch(async (e) => {
+          await fh.close();
+          throw e;
+        });
         if (!(n === 2 && head[0] === 0x1f && head[1] === 0x8b)) return fileInput(source, fh, total);
       }
       // Small reads: the parser works through each one without a break, and the batch writers'

@@ -61,7 +61,10 @@ export async function csvSource(input: Input, delimiter: string): Promise<Record
     }
   }
   if (!header) throw new CarsError('INPUT_HEADER', `${input.name}: the input is empty; expected a header line naming the columns`);
-  if (header.kind === 'malformed') throw new CarsError('INPUT_HEADER', `${input.name}: line ${header.line}: the header is not valid CSV (${header.error})`);
+  if (header.kind === 'malformed') {
+    await it.return?.();
+    throw new CarsError('INPUT_HEADER', `${input.name}: line ${header.line}: the header is not valid CSV (${header.error})`);
+  }
   const columns = header.fields.map((f) => f.trim());
 
   // (CsvRow and the splitter's malformed items are SourceItems as they are.)
@@ -77,5 +80,8 @@ export async function csvSource(input: Input, delimiter: string): Promise<Record
       await it.return?.();
     }
   }
-  return { name: input.name, columns, items: items(), totalBytes: input.totalBytes, bytesRead: input.bytesRead };
+  const close = async () => {
+    await it.return?.(); // the file, when the items were never read to the end
+  };
+  return { name: input.name, columns, items: items(), totalBytes: input.totalBytes, bytesRead: input.bytesRead, close };
 }

@@ -310,7 +310,13 @@ async function openUrl(source: string, o: ImportOptions, feed: Feed): Promise<Re
   switch (detected.format) {
     case 'csv': {
       const src = await csvSource(httpInput(source, url.href, res), o.delimiter ?? detected.delimiter ?? ',');
-      return { ...src, close };
+      return {
+        ...src,
+        close: async () => {
+          await src.close?.();
+          await close();
+        },
+      };
     }
     case 'ndjson':
       return { ...ndjsonSource(httpInput(source, url.href, res), { onUnknownKey: feed.onUnknownKey }), close };
@@ -325,7 +331,14 @@ async function openLocal(source: string, o: ImportOptions, deps: Deps, feed: Fee
   switch (format) {
     case 'csv': {
       const delimiter = o.delimiter ?? (/\.tsv(\.gz)?$/i.test(source) ? '\t' : ',');
-      return { ...(await csvSource(input, delimiter)), close: () => feed.close() };
+      const src = await csvSource(input, delimiter);
+      return {
+        ...src,
+        close: async () => {
+          await src.close?.();
+          await feed.close();
+        },
+      };
     }
     case 'ndjson':
       return { ...ndjsonSource(input, { onUnknownKey: feed.onUnknownKey }), close: () => feed.close() };

@@ -1,0 +1,54 @@
+// csvSource over a real file: the file is closed however the reading ends.
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { PassThrough } from 'node:stream';
+import { afterAll, describe, expect, it } from 'vitest';
+import { openInput } from '../../src/sources/input.js';
+import { csvSource } from '../../src/sources/records.js';
+import { CsvByteSplitter } from '../../src/sources/csv-records.js';
+
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cars-records-'));
+afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+const openFiles = () => fs.readdirSync('/proc/self/fd').length;
+const file = (name: string, text: string) => {
+  const f = path.join(dir, name);
+  fs.writeFileSync(f, text);
+  return f;
+};
+const open = async (f: string) => csvSource(await openInput(f, new PassThrough()), ',');
+
+describe('csvSource on a file', () => {
+  it('closes the file when the header is not valid CSV', async () => {
+    const f = file('bad-header.csv', 'vi"n,brand\n' + 'x,y\n'.repeat(10_000));
+    const before = openFiles();
+    await expect(open(f)).rejects.toThrow(/line 1: the header is not valid CSV/);
+    expect(openFiles()).toBe(before);
+  });
+
+  it('closes the file when the importer stops after the header (close) or after every record', async () => {
+    const f = file('good.csv', 'vin,brand\n' + 'x,y\n'.repeat(10_000));
+    const before = openFiles();
+    const src = await open(f);
+    expect(src.columns).toEqual(['vin', 'brand']);
+    expect(openFiles()).toBe(before + 1);
+    await src.close?.();
+    expect(openFiles()).toBe(before);
+    const again = await open(f);
+    let n = 0;
+    for await (const items of again.items) n += items.length;
+    expect(n).toBe(10_000);
+    expect(again.bytesRead()).toBe(fs.statSync(f).size);
+    expect(openFiles()).toBe(before);
+  });
+});
+
+describe('CsvByteSplitter memory', () => {
+  it('does not keep allocating for the widest line it ever saw', () => {
+    const s = new CsvByteSplitter(',');
+    s.push(Buffer.from(','.repeat(200_000) + '\n'));
+    s.push(Buffer.from('a,b\n')); // sized by the line before it
+    const [r] = s.push(Buffer.from('c,d\n'));
+    expect(r.kind === 'record' && r.bounds.length).toBe(1024);
+  });
+});
