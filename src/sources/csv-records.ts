@@ -117,7 +117,7 @@ export class CsvByteSplitter {
     }
     // Sized by the last push's records, not the largest ever: one line of a million fields would
     // otherwise make every later push allocate for a million.
-    this.bounds = new Int32Array(Math.max(1024, this.used));
+    this.bounds = new Int32Array(Math.max(1024, this.used + (this.used >> 2)));
     this.used = 0;
     while (this.pos < this.buf.length) {
       if (!this.one(final, out)) return;
