@@ -1,5 +1,6 @@
 // One price feed row: a VIN and a price, checked by the same rules as `cars import`. Pure.
 import { validatePrice, validateVin } from '../import/validate.js';
+import { isJsonObject, parseKeepingNumbers, RawNumber } from '../sources/car-json.js';
 
 export type PriceCheck = { ok: true; vin: string; price: string } | { ok: false; error: string };
 
@@ -32,7 +33,11 @@ export interface NdjsonFields {
   error?: string;
 }
 
-/** `{"vin": "...", "price": 12500}`: a number or a string price; anything else is named in `error`. */
+/**
+ * `{"vin": "...", "price": 12500}`: a number or a string price; anything else is named in `error`.
+ * A number keeps the text the feed wrote, as `cars import` keeps it: `1e3` is refused by the price
+ * rules (exponent notation), where JSON.parse alone would have made it 1000.
+ */
 export function parseNdjsonLine(line: string): NdjsonFields {
   let v: unknown;
   try {
@@ -40,6 +45,7 @@ export function parseNdjsonLine(line: string): NdjsonFields {
   } catch (e) {
     return { vin: undefined, price: undefined, error: `not valid JSON: ${(e as Error).message}` };
   }
+  if (isJsonObject(v) && (typeof v.vin === 'number' || typeof v.price === 'number')) v = parseKeepingNumbers(line);
   if (v === null || typeof v !== 'object' || Array.isArray(v)) {
     return { vin: undefined, price: undefined, error: `expected a JSON object like {"vin": "...", "price": 12500}, got ${Array.isArray(v) ? 'an array' : v === null ? 'null' : typeof v}` };
   }
@@ -51,58 +57,7 @@ export function parseNdjsonLine(line: string): NdjsonFields {
 export function scalarText(v: unknown): string | undefined {
   if (v === undefined || v === null) return undefined;
   if (typeof v === 'string') return v;
+  if (v instanceof RawNumber) return v.raw;
   if (typeof v === 'number' || typeof v === 'boolean') return String(v);
   return JSON.stringify(v);
-}
-
-export interface NdjsonLine {
-  line: number;
-  text: string;
-}
-
-/** Longest NDJSON line kept whole; a longer one is cut to this and rejected. */
-export const MAX_LINE_CHARS = 1 << 20;
-
-/** Splits text into lines, numbered from 1, across chunk boundaries. Empty lines are skipped. */
-export class LineSplitter {
-  private rest = '';
-  private line = 1;
-  /** The line being skipped because it is too long (its number), or 0. */
-  private skipping = 0;
-  private readonly max: number;
-
-  constructor(maxLineChars = MAX_LINE_CHARS) {
-    this.max = maxLineChars;
-  }
-
-  push(text: string, out: Array<NdjsonLine | { line: number; tooLong: string }> = []): Array<NdjsonLine | { line: number; tooLong: string }> {
-    let buf = this.rest + text;
-    let start = 0;
-    for (let nl = buf.indexOf('\n'); nl !== -1; nl = buf.indexOf('\n', start)) {
-      if (this.skipping) {
-        this.skipping = 0;
-      } else {
-        const end = nl > start && buf.charCodeAt(nl - 1) === 13 ? nl - 1 : nl;
-        if (end > start) out.push({ line: this.line, text: buf.slice(start, end) });
-      }
-      this.line++;
-      start = nl + 1;
-    }
-    buf = buf.slice(start);
-    if (this.skipping) buf = '';
-    else if (buf.length > this.max) {
-      out.push({ line: this.line, tooLong: buf.slice(0, 200) });
-      this.skipping = this.line;
-      buf = '';
-    }
-    this.rest = buf;
-    return out;
-  }
-
-  end(out: Array<NdjsonLine | { line: number; tooLong: string }> = []): Array<NdjsonLine | { line: number; tooLong: string }> {
-    const t = this.rest.endsWith('\r') ? this.rest.slice(0, -1) : this.rest;
-    if (!this.skipping && t.length) out.push({ line: this.line, text: t });
-    this.rest = '';
-    return out;
-  }
 }

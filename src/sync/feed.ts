@@ -8,7 +8,8 @@ import type { HttpClient } from '../http/client.js';
 import { openInput, type Input } from '../sources/input.js';
 import { gunzipIfGzipped } from '../sources/remote.js';
 import { csvSource } from '../sources/records.js';
-import { checkPriceRow, LineSplitter, parseNdjsonLine, vinKey } from './feed-rows.js';
+import { checkPriceRow, parseNdjsonLine, vinKey } from './feed-rows.js';
+import { NdjsonSplitter, type NdjsonLine } from '../sources/ndjson.js';
 
 export interface FeedRow {
   kind: 'row';
@@ -110,15 +111,14 @@ async function csvFeed(input: Input, bad: (m: string) => CarsError, warn: (m: st
 function ndjsonFeed(input: Input): Feed {
   async function* items(): AsyncGenerator<FeedItem[]> {
     const decoder = new TextDecoder('utf-8');
-    const lines = new LineSplitter();
-    const convert = (batch: ReturnType<LineSplitter['push']>): FeedItem[] => {
+    const lines = new NdjsonSplitter();
+    const convert = (batch: NdjsonLine[]): FeedItem[] => {
       const out: FeedItem[] = [];
       for (const l of batch) {
-        if ('tooLong' in l) {
-          out.push({ kind: 'reject', line: l.line, values: [], error: 'line longer than 1 MiB', raw: l.tooLong, key: undefined });
+        if (l.kind === 'overlong') {
+          out.push({ kind: 'reject', line: l.line, values: [], error: 'line longer than 1 MiB', raw: l.raw, key: undefined });
           continue;
         }
-        if (l.text.trim() === '') continue;
         const f = parseNdjsonLine(l.text);
         if (f.error) {
           out.push({ kind: 'reject', line: l.line, values: [f.vin, f.price], error: f.error, raw: l.text, key: undefined });

@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { canonicalStoredPrice, checkPriceRow, LineSplitter, parseNdjsonLine, scalarText, vinKey } from '../../src/sync/feed-rows.js';
+import { canonicalStoredPrice, checkPriceRow, parseNdjsonLine, scalarText, vinKey } from '../../src/sync/feed-rows.js';
 import { priceUrl, readAnswer } from '../../src/sync/from-api.js';
 import { defaultListPath } from '../../src/sync/lists.js';
 import { apiBase } from '../../src/commands/sync-prices.js';
@@ -67,25 +67,17 @@ describe('NDJSON feed lines', () => {
     expect(parseNdjsonLine(line).error).toMatch(error);
   });
 
+  it('a price given as a JSON number keeps the text the feed wrote, as in cars import', () => {
+    expect(parseNdjsonLine('{"vin":"1HGCM82633A004352","price":12500.50}').price).toBe('12500.50');
+    const exp = parseNdjsonLine('{"vin":"1HGCM82633A004352","price":1e3}');
+    expect(exp.price).toBe('1e3');
+    expect(checkPriceRow(exp.vin, exp.price)).toEqual({ ok: false, error: expect.stringMatching(/price "1e3" uses exponent notation; write a plain number like 1000/) });
+    expect(parseNdjsonLine('{"vin":12,"price":"5"}')).toEqual({ vin: '12', price: '5' });
+  });
+
   it('a price given as a JSON number goes through the same price rules', () => {
     expect(checkPriceRow('1HGCM82633A004352', scalarText(1e21)).ok).toBe(false);
     expect(checkPriceRow('1HGCM82633A004352', scalarText(12500.25))).toEqual({ ok: true, vin: '1HGCM82633A004352', price: '12500.25' });
-  });
-
-  it('splits lines across chunks, numbers them from 1, skips empty lines, handles CRLF', () => {
-    const s = new LineSplitter();
-    const out = [...s.push('{"a":1}\r\n{"b"'), ...s.push(':2}\n\n'), ...s.push('{"c":3}'), ...s.end()];
-    expect(out).toEqual([
-      { line: 1, text: '{"a":1}' },
-      { line: 2, text: '{"b":2}' },
-      { line: 4, text: '{"c":3}' },
-    ]);
-  });
-
-  it('rejects a line longer than the limit once and goes on with the next line', () => {
-    const s = new LineSplitter(10);
-    const out = [...s.push('{"x":1}\n0123456789012'), ...s.push('3456789'), ...s.push('0\n{"y":2}\n'), ...s.end()];
-    expect(out).toEqual([{ line: 1, text: '{"x":1}' }, { line: 2, tooLong: '0123456789012' }, { line: 3, text: '{"y":2}' }]);
   });
 });
 
