@@ -9,7 +9,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { createGunzip } from 'node:zlib';
 import { CarsError } from '../errors.js';
 import { FAULT_BACKOFF, retryDelay } from '../http/backoff.js';
-import { createHttpClient, type HttpClient, type ResponseHeaders, type StreamResponse } from '../http/client.js';
+import { createHttpClient, type HttpClient, type StreamResponse } from '../http/client.js';
 import type { ImportOptions } from '../commands/import.js';
 import { CAR_COLUMNS } from '../import/validate.js';
 import type { HttpFigures } from '../report.js';
@@ -271,11 +271,10 @@ export async function* gunzipIfGzipped(body: AsyncIterable<Buffer>, url: string)
   }
 }
 
-function httpInput(name: string, url: string, res: StreamResponse): Input {
-  // Content-Length counts bytes on the wire, as bytesSoFar() does (gzip or not). StreamResponse
-  // carries headers once the client passes them on (see the note in the report of issue #4).
-  const headers = (res as StreamResponse & { headers?: ResponseHeaders }).headers;
-  const length = Number(firstHeader(headers?.['content-length']));
+/** A streamed response as an Input: gunzipped by content, progress against its Content-Length. */
+export function httpInput(name: string, url: string, res: StreamResponse): Input {
+  // Content-Length counts bytes on the wire, as bytesSoFar() does (gzip or not).
+  const length = Number(firstHeader(res.headers?.['content-length']));
   return {
     name,
     stream: gunzipIfGzipped(res.body, url),

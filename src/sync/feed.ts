@@ -6,7 +6,7 @@ import type { Readable } from 'node:stream';
 import { CarsError } from '../errors.js';
 import type { HttpClient } from '../http/client.js';
 import { openInput, type Input } from '../sources/input.js';
-import { gunzipIfGzipped } from '../sources/remote.js';
+import { httpInput } from '../sources/remote.js';
 import { csvSource } from '../sources/records.js';
 import { checkPriceRow, parseNdjsonLine, vinKey } from './feed-rows.js';
 import { NdjsonSplitter, type NdjsonLine } from '../sources/ndjson.js';
@@ -52,9 +52,7 @@ export async function openFeed(source: string, opts: { stdin: Readable; http?: H
   let input: Input;
   if (remote) {
     if (!opts.http) throw new CarsError('INTERNAL', 'a feed URL needs the HTTP client');
-    const res = await opts.http.stream(source);
-    const body = gunzipIfGzipped(res.body, source);
-    input = { name: source, stream: body, totalBytes: undefined, bytesRead: res.bytesSoFar };
+    input = httpInput(source, source, await opts.http.stream(source));
   } else if (/^[a-z][a-z0-9+.-]*:\/\//i.test(source)) {
     throw new CarsError('USAGE', `--feed ${source}: only a path, - or an http(s):// URL can be read`);
   } else {
