@@ -1,5 +1,10 @@
 // A CSV file for the operator (rejects, failures, unknown VINs), created on its first row; the
-// first few rows stay in memory for the report.
+// first few rows stay in memory for the report. By default under $CARS_HOME, named after the run
+// and the input:
+//   rejects:  the input's columns + line,error,raw   rows of an import or a feed that were refused
+//   failures: vin,url,error        cars whose price could not be fetched (they keep their price)
+//   unknown:  vin,price,line       feed VINs the table does not have (feed mode)
+//             vin,url              cars the price service answered 404 for (API mode)
 import fs from 'node:fs';
 import path from 'node:path';
 import { once } from 'node:events';
@@ -45,4 +50,21 @@ export class CsvList {
   firstRows(): Array<Record<string, string>> {
     return this.first.map((cells) => Object.fromEntries(this.header.map((h, i) => [h, cells[i] ?? ''])));
   }
+}
+
+/** `$CARS_HOME/<dir>/<run>-<source>.<kind>.csv`; the source is named by its file name or host. */
+export function defaultListPath(home: string, dir: string, runLabel: string, source: string, kind: string): string {
+  let base: string;
+  if (source === '-') base = 'stdin';
+  else if (/^https?:\/\//i.test(source)) {
+    try {
+      const u = new URL(source);
+      const last = u.pathname.split('/').filter(Boolean).pop();
+      base = last && /\.\w+$/.test(last) ? last : u.host;
+    } catch {
+      base = 'remote';
+    }
+  } else base = path.basename(source);
+  base = base.replace(/\.(csv|tsv|txt|ndjson|jsonl|json)(\.gz)?$/i, '').replace(/[^\w.-]+/g, '_') || 'input';
+  return path.join(home, dir, `${runLabel}-${base}.${kind}.csv`);
 }

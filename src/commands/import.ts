@@ -12,7 +12,8 @@ import { RowBatch, type BatchRows } from '../import/batch.js';
 import { RowEncoder } from '../import/row-encoder.js';
 import { CsvRow } from '../sources/csv-records.js';
 import { fnv1a } from '../sync/shard.js';
-import { RejectsFile, REJECT_COLUMNS, defaultRejectsPath } from '../import/rejects.js';
+import { RejectsFile, REJECT_COLUMNS } from '../import/rejects.js';
+import { defaultListPath } from '../csv-list.js';
 import { createProgress } from '../progress.js';
 import type { Command, Deps, Outcome } from '../runner.js';
 import type { Sql } from '../db/pool.js';
@@ -87,7 +88,7 @@ async function runImport(source: string, o: ImportOptions, deps: Deps, open: Sou
   const [vinAt, brandAt, modelAt, yearAt, priceAt, mileageAt, conditionAt, colorAt, listedAt] = CAR_COLUMNS.map((c) => index.get(c)!);
 
   const runLabel = report.runId !== null ? `run${report.runId}` : new Date().toISOString().replace(/[-:]/g, '').replace(/\..*/, '');
-  const rejects = new RejectsFile(o.rejects ?? defaultRejectsPath(deps.home, runLabel, source), columns);
+  const rejects = new RejectsFile(o.rejects ?? defaultListPath(deps.home, 'rejects', runLabel, source, 'rejects'), columns);
   const reject = async (values: Array<string | undefined>, where: number | string, error: string, raw = '') => {
     rows.rejected++;
     await rejects.add(values, where, error, raw);

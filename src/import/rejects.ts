@@ -1,7 +1,6 @@
 // The rejects file: the input's columns with the original values, plus line, error and raw.
 // `cars import` reads it back as it is (it ignores these three extra columns without a warning),
 // so an operator fixes the values in place and imports the file again.
-import path from 'node:path';
 import { CsvList } from '../csv-list.js';
 
 export const REJECT_COLUMNS = ['line', 'error', 'raw'] as const;
@@ -38,10 +37,4 @@ export class RejectsFile {
   get written(): boolean {
     return this.list.written !== null;
   }
-}
-
-/** `$CARS_HOME/rejects/<run>-<input>.rejects.csv` */
-export function defaultRejectsPath(home: string, runLabel: string, input: string): string {
-  const base = input === '-' ? 'stdin' : path.basename(input).replace(/\.(csv|tsv|txt|ndjson|json)(\.gz)?$/i, '').replace(/[^\w.-]+/g, '_') || 'input';
-  return path.join(home, 'rejects', `${runLabel}-${base}.rejects.csv`);
 }

@@ -1,8 +1,6 @@
-import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { canonicalStoredPrice, checkPriceRow, parseNdjsonLine, scalarText, vinKey } from '../../src/sync/feed-rows.js';
 import { priceUrl, readAnswer } from '../../src/sync/from-api.js';
-import { defaultListPath } from '../../src/sync/lists.js';
 import { apiBase } from '../../src/commands/sync-prices.js';
 
 describe('checkPriceRow', () => {
@@ -123,17 +121,5 @@ describe('price service answers', () => {
     ['https://prices.example.com/?key=1', /without \?query/],
   ])('--api %s is refused', (given, error) => {
     expect(() => apiBase(given)).toThrow(error);
-  });
-});
-
-describe('list file names', () => {
-  it.each([
-    ['/data/today.csv.gz', 'run7-today.failures.csv'],
-    ['-', 'run7-stdin.failures.csv'],
-    ['https://prices.example.com/feeds/today.ndjson?x=1', 'run7-today.failures.csv'],
-    ['https://prices.example.com:8443', 'run7-prices.example.com_8443.failures.csv'],
-    ['http://127.0.0.1:3000/api/', 'run7-127.0.0.1_3000.failures.csv'],
-  ])('%s -> %s', (source, file) => {
-    expect(defaultListPath('/home/cars', 'failures', 'run7', source, 'failures')).toBe(path.join('/home/cars', 'failures', file));
   });
 });
