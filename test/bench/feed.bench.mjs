@@ -7,25 +7,13 @@
 // fetches predicted pages ahead; the requests that prediction wasted (pages past the end, a page
 // answered twice) are counted from the server's side, and they count in the achieved rate too.
 import http from 'node:http';
-import { cars, freshDatabase, fmt, table } from './harness.mjs';
+import { cars, freshDatabase, fmt, prng, rateCap, table } from './harness.mjs';
 
 const R = 200;
 const PAGES = 200;
 const PER_PAGE = 50;
 const FAULTS = 0.05;
 const SEED = 7;
-
-/** mulberry32: a small seeded PRNG. */
-function prng(seed) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const MODELS = [['Volkswagen', 'Golf'], ['Toyota', 'Corolla'], ['BMW', '320d'], ['Skoda', 'Octavia'], ['Ford', 'Focus'], ['Volvo', 'XC60'], ['Audi', 'A4'], ['Kia', 'Ceed']];
 const COLORS = ['Black', 'White', 'Silver', 'Blue', 'Red', 'Gray'];
@@ -55,20 +43,15 @@ function pageBody(p) {
 
 /** The capped, faulty API. Records arrival times on its own clock. */
 async function startApi(faultRate) {
-  const started = performance.now();
-  const perWindow = new Map();
-  const arrivals = [];
+  const cap = rateCap(R);
   // firstPageAt: when page 1 was answered (nothing can be predicted before it).
   const counts = { overCap: 0, s503: 0, resets: 0, pages: 0, pastEnd: 0, again: 0, firstPageAt: undefined };
   const served = new Set();
   const faults = prng(SEED);
   const server = http.createServer((req, res) => {
-    const at = performance.now();
-    arrivals.push(at);
-    const w = Math.floor((at - started) / 1000);
-    const n = (perWindow.get(w) ?? 0) + 1;
-    perWindow.set(w, n);
-    if (n > R) {
+    const admitted = cap.admit();
+    const at = cap.arrivals.at(-1);
+    if (!admitted) {
       counts.overCap++;
       res.writeHead(429, { 'retry-after': '1', 'content-type': 'text/plain' }).end('over the cap\n');
       return;
@@ -101,17 +84,10 @@ async function startApi(faultRate) {
   await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
   return {
     url: `http://127.0.0.1:${server.address().port}`,
-    arrivals,
+    arrivals: cap.arrivals,
     counts,
-    busiestFixed: () => Math.max(0, ...perWindow.values()),
-    busiestSliding() {
-      let best = 0;
-      for (let lo = 0, hi = 0; hi < arrivals.length; hi++) {
-        while (arrivals[hi] - arrivals[lo] >= 1000) lo++;
-        best = Math.max(best, hi - lo + 1);
-      }
-      return best;
-    },
+    busiestFixed: cap.busiestFixed,
+    busiestSliding: cap.busiestSliding,
     close: () => new Promise((resolve) => { server.closeAllConnections(); server.close(resolve); }),
   };
 }

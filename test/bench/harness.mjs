@@ -168,3 +168,51 @@ export function table(rows) {
   const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => String(r[i]).length)));
   return rows.map((r) => r.map((c, i) => (i === 0 ? String(c).padEnd(widths[i]) : String(c).padStart(widths[i]))).join('  ')).join('\n');
 }
+
+/** mulberry32: a small seeded PRNG (which requests the benchmark servers fail). */
+export function prng(seed) {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/**
+ * A benchmark server's rate cap, on its own clock: every request is recorded in `arrivals`, and
+ * admitted while its fixed 1 s window (counted from the server's start) holds at most `cap`.
+ */
+export function rateCap(cap) {
+  const started = performance.now();
+  const perWindow = new Map();
+  const arrivals = [];
+  return {
+    started,
+    perWindow,
+    arrivals,
+    /** Records a request arriving now; false when it is over the cap (the server answers 429). */
+    admit() {
+      const at = performance.now();
+      arrivals.push(at);
+      const w = Math.floor((at - started) / 1000);
+      const n = (perWindow.get(w) ?? 0) + 1;
+      perWindow.set(w, n);
+      return n <= cap;
+    },
+    busiestFixed: () => Math.max(0, ...perWindow.values()),
+    /** Most requests in any 1 s window, wherever it starts (stricter than the cap). */
+    busiestSliding: () => maxSliding(arrivals, 1000),
+  };
+}
+
+export function maxSliding(times, windowMs) {
+  let best = 0;
+  for (let lo = 0, hi = 0; hi < times.length; hi++) {
+    while (times[hi] - times[lo] >= windowMs) lo++;
+    best = Math.max(best, hi - lo + 1);
+  }
+  return best;
+}
