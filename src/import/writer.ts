@@ -92,7 +92,7 @@ async function mergeOnce(sql: Sql, rows: BatchRows, safe: boolean, opts: WriteOp
     const merged = c.unsafe(merge);
     merged.catch(() => {}); // sends it; its error is thrown by the await below
     // The fast merge itself turns off the commit's wait for the disk when it changed nothing.
-    if (unique && opts.expectUnchanged) commitNow();
+    if (unique && !insertOnly && opts.expectUnchanged) commitNow();
     if (insertOnly) {
       const { count } = await merged;
       return { inserted: count, updated: 0, distinct: rows.length, incomplete: false };
