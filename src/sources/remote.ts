@@ -231,7 +231,7 @@ function pagedSource(name: string, first: Page, feed: Feed): RecordSource {
  * file, without content-encoding). A body that breaks throws; a partial last record is never
  * handed on, because the splitters only see the end of input after a clean end.
  */
-export async function* gunzipIfGzipped(body: AsyncIterable<Buffer>, url: string): AsyncGenerator<Buffer> {
+async function* gunzipIfGzipped(body: AsyncIterable<Buffer>, url: string): AsyncGenerator<Buffer> {
   const it = body[Symbol.asyncIterator]();
   try {
     const head: Buffer[] = [];
@@ -271,6 +271,17 @@ export async function* gunzipIfGzipped(body: AsyncIterable<Buffer>, url: string)
   }
 }
 
+/** The source, which also closes the feed (its HTTP client and figures) when it is closed. */
+function closingFeed(src: RecordSource, feed: Feed): RecordSource {
+  return {
+    ...src,
+    close: async () => {
+      await src.close?.();
+      await feed.close();
+    },
+  };
+}
+
 /** A streamed response as an Input: gunzipped by content, progress against its Content-Length. */
 export function httpInput(name: string, url: string, res: StreamResponse): Input {
   // Content-Length counts bytes on the wire, as bytesSoFar() does (gzip or not).
@@ -305,20 +316,11 @@ async function openUrl(source: string, o: ImportOptions, feed: Feed): Promise<Re
       `cannot tell the format of ${source}: Content-Type is ${res.contentType ? `"${res.contentType}"` : 'missing'} and the path has no .csv, .tsv, .ndjson, .jsonl or .json extension; pass --format csv, ndjson or json`,
     );
   }
-  const close = () => feed.close();
   switch (detected.format) {
-    case 'csv': {
-      const src = await csvSource(httpInput(source, url.href, res), o.delimiter ?? detected.delimiter ?? ',');
-      return {
-        ...src,
-        close: async () => {
-          await src.close?.();
-          await close();
-        },
-      };
-    }
+    case 'csv':
+      return closingFeed(await csvSource(httpInput(source, url.href, res), o.delimiter ?? detected.delimiter ?? ','), feed);
     case 'ndjson':
-      return { ...ndjsonSource(httpInput(source, url.href, res), { onUnknownKey: feed.onUnknownKey }), close };
+      return closingFeed(ndjsonSource(httpInput(source, url.href, res), { onUnknownKey: feed.onUnknownKey }), feed);
     case 'json':
       return pagedSource(source, await feed.firstPageFromStream(url.href, res), feed);
   }
@@ -330,17 +332,10 @@ async function openLocal(source: string, o: ImportOptions, deps: Deps, feed: Fee
   switch (format) {
     case 'csv': {
       const delimiter = o.delimiter ?? (/\.tsv(\.gz)?$/i.test(source) ? '\t' : ',');
-      const src = await csvSource(input, delimiter);
-      return {
-        ...src,
-        close: async () => {
-          await src.close?.();
-          await feed.close();
-        },
-      };
+      return closingFeed(await csvSource(input, delimiter), feed);
     }
     case 'ndjson':
-      return { ...ndjsonSource(input, { onUnknownKey: feed.onUnknownKey }), close: () => feed.close() };
+      return closingFeed(ndjsonSource(input, { onUnknownKey: feed.onUnknownKey }), feed);
     case 'json': {
       const text = await readWhole(input.name, () => input.stream, () => undefined);
       const base = source === '-' ? '' : pathToFileURL(path.resolve(source)).href;
