@@ -10,6 +10,7 @@ import { putDecimal, type RowEncoder } from './row-encoder.js';
 
 /** Separates a row's original fields in its record (US, 0x1f: not in any text a CSV carries). */
 export const FIELD_SEP = '\x1f';
+const FIELD_SEP_BYTE = FIELD_SEP.charCodeAt(0);
 
 const INITIAL_BYTES = 1 << 16;
 /**
@@ -52,7 +53,7 @@ class Bytes {
     const buf = this.buf;
     let len = this.len;
     for (let f = 0; f < r.count; f++) {
-      if (f > 0) buf[len++] = 0x1f;
+      if (f > 0) buf[len++] = FIELD_SEP_BYTE;
       const s = b[r.at + 2 * f];
       const e = b[r.at + 2 * f + 1];
       if (s >= 0) {
@@ -131,9 +132,7 @@ export class RowBatch implements BatchRows {
     this.copy.push(stagingLine(ord, row));
     this.orig.push(fields.join(FIELD_SEP));
     this.wheres.push(where);
-    const key = vinHash & 0x3fffffff;
-    if (this.keys.has(key)) this.repeats = true;
-    else this.keys.add(key);
+    this.noteVin(vinHash);
   }
 
   /** Adds a row of a CSV record that the RowEncoder has just encoded (its hash is the encoder's). */
@@ -141,7 +140,11 @@ export class RowBatch implements BatchRows {
     this.copy.pushLine(ord, enc);
     this.orig.pushFields(r);
     this.wheres.push(r.line);
-    const key = enc.vinHash & 0x3fffffff;
+    this.noteVin(enc.vinHash);
+  }
+
+  private noteVin(vinHash: number): void {
+    const key = vinHash & 0x3fffffff;
     if (this.keys.has(key)) this.repeats = true;
     else this.keys.add(key);
   }
