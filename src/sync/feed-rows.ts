@@ -1,6 +1,6 @@
 // One price feed row: a VIN and a price, checked by the same rules as `cars import`. Pure.
 import { validatePrice, validateVin } from '../import/validate.js';
-import { isJsonObject, parseKeepingNumbers, RawNumber } from '../sources/car-json.js';
+import { hasCarNumber, isJsonObject, parseKeepingNumbers, RawNumber } from '../sources/car-json.js';
 
 export type PriceCheck = { ok: true; vin: string; price: string } | { ok: false; error: string };
 
@@ -45,7 +45,7 @@ export function parseNdjsonLine(line: string): NdjsonFields {
   } catch (e) {
     return { vin: undefined, price: undefined, error: `not valid JSON: ${(e as Error).message}` };
   }
-  if (isJsonObject(v) && (typeof v.vin === 'number' || typeof v.price === 'number')) v = parseKeepingNumbers(line);
+  if (isJsonObject(v) && hasCarNumber(v)) v = parseKeepingNumbers(line); // as parseCarJson does
   if (v === null || typeof v !== 'object' || Array.isArray(v)) {
     return { vin: undefined, price: undefined, error: `expected a JSON object like {"vin": "...", "price": 12500}, got ${Array.isArray(v) ? 'an array' : v === null ? 'null' : typeof v}` };
   }
