@@ -149,13 +149,22 @@ describe('import faults (pg18)', () => {
       throw new Error('the importer never waited for the lock');
     }
 
-    it('a car updated meanwhile is merged again and ends with the file\'s values', async () => {
+    /** A fresh database, a connection to check it and another session's connection; all gone afterwards. */
+    async function withOtherSession(body: (t: { sql: ReturnType<typeof connect>; other: ReturnType<typeof connect>; name: string; env: Record<string, string> }) => Promise<void>): Promise<void> {
       const db = await freshDatabase(server);
       const sql = connect(db.url);
       const other = connect(db.url);
-      const name = new URL(db.url).pathname.slice(1);
       try {
-        const env = { DATABASE_URL: db.url, CARS_HOME: tmp };
+        await body({ sql, other, name: new URL(db.url).pathname.slice(1), env: { DATABASE_URL: db.url, CARS_HOME: tmp } });
+      } finally {
+        await other.end({ timeout: 5 });
+        await sql.end({ timeout: 5 });
+        await db.drop();
+      }
+    }
+
+    it('a car updated meanwhile is merged again and ends with the file\'s values', async () => {
+      await withOtherSession(async ({ sql, other, name, env }) => {
         const first = Array.from({ length: 20 }, (_, i) => line(i, 10_000 + i));
         expect((await cars(['import', file('before.csv', first), '--quiet'], { env })).code).toBe(0);
         const vin = 'WVWZZZ1KZAW000007';
@@ -175,11 +184,7 @@ describe('import faults (pg18)', () => {
         const [car] = await sql`select price::text, color from cars where vin = ${vin}`;
         expect(car).toEqual({ price: '20007.00', color: 'Grey' });
         expect((await sql`select count(*)::int as n from cars where price::int >= 20000`)[0].n).toBe(20);
-      } finally {
-        await other.end({ timeout: 5 });
-        await sql.end({ timeout: 5 });
-        await db.drop();
-      }
+      });
     }, 60_000);
 
     // The second case: one writer, batches of 5; the first batch is all new, so the second (with
@@ -188,12 +193,7 @@ describe('import faults (pg18)', () => {
       { what: 'a new car inserted meanwhile by another session is updated, not refused', args: [] as string[], at: 3, firstBatch: 0 },
       { what: 'the same in a batch expected to be all new (inserted without a look-up)', args: ['--workers', '1', '--batch-size', '5'], at: 7, firstBatch: 5 },
     ])('$what', async ({ args, at, firstBatch }) => {
-      const db = await freshDatabase(server);
-      const sql = connect(db.url);
-      const other = connect(db.url);
-      const name = new URL(db.url).pathname.slice(1);
-      try {
-        const env = { DATABASE_URL: db.url, CARS_HOME: tmp };
+      await withOtherSession(async ({ sql, other, name, env }) => {
         expect((await cars(['db', 'migrate', '--quiet'], { env })).code).toBe(0);
         const vin = `WVWZZZ1KZAW00000${at}`;
         // The other session inserts a car that the file brings as new, and has not committed yet.
@@ -214,11 +214,7 @@ describe('import faults (pg18)', () => {
         const [car] = await sql`select brand, price::text from cars where vin = ${vin}`;
         expect(car).toEqual({ brand: 'Volkswagen', price: `${30_000 + at}.00` });
         expect((await sql`select count(*)::int as n from cars`)[0].n).toBe(10);
-      } finally {
-        await other.end({ timeout: 5 });
-        await sql.end({ timeout: 5 });
-        await db.drop();
-      }
+      });
     }, 60_000);
   });
 });
