@@ -9,7 +9,6 @@ import { isConnectionError, type Sql } from './pool.js';
 
 export type Tx = postgres.ReservedSql<Record<string, never>>;
 
-
 /**
  * Sends COMMIT right away, behind the statements already sent, without waiting for their answers:
  * if one of them fails, the server turns this COMMIT into a ROLLBACK. Resolves when it is done.

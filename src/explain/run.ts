@@ -6,7 +6,7 @@ import type { Sql } from '../db/pool.js';
 import { settingsStatement } from '../db/queries.js';
 import { inferParams, needsSamples, parseParams, paramsLine, resolveParams, type ParamSpec, type Samples } from './params.js';
 import { readQueryProblem } from './read-only.js';
-import { fillStaging, readsStaging, STAGED_ROWS } from './staging.js';
+import { fillStaging, readsStaging } from './staging.js';
 
 export interface ExplainTarget {
   name: string;
@@ -72,7 +72,7 @@ export async function explainOne(sql: Sql, t: ExplainTarget, s: ExplainSettings,
   const options = s.analyze ? 'analyze, buffers, format json' : 'format json';
   try {
     await sql.begin(readOnly ? 'read only' : 'read write', async (tx) => {
-      const staged = !adhoc && readsStaging(t.text) ? await fillStaging(tx, STAGED_ROWS, t.staging) : null;
+      const staged = !adhoc && readsStaging(t.text) ? await fillStaging(tx, t.staging) : null;
       // Planned as the tool plans it where it runs it.
       const planner = settingsStatement(t.settings);
       if (planner) await tx.unsafe(planner);

@@ -19,10 +19,11 @@ export function readsStaging(text: string): boolean {
  * Creates and fills cars_staging; returns how many rows it holds. `new`: only new cars (the
  * batch the fresh-load insert expects), each a listed car's values under a fresh VIN.
  */
-export async function fillStaging(tx: Tx, rows = STAGED_ROWS, kind: 'mixed' | 'new' = 'mixed'): Promise<number> {
+export async function fillStaging(tx: Tx, kind: 'mixed' | 'new' = 'mixed', rows = STAGED_ROWS): Promise<number> {
   await tx.unsafe(STAGING);
-  const half = kind === 'new' ? rows : Math.floor(rows / 2);
-  const listed = kind === 'new' ? 0 : half;
+  // Each car picked is staged as a new car, and for a mix also as itself (listed).
+  const picked = kind === 'new' ? rows : Math.floor(rows / 2);
+  const listed = kind === 'new' ? 0 : picked;
   // Rows of existing cars spread over the table; the new cars copy them under fresh VINs (md5 hex
   // is a valid VIN alphabet), interleaved as in a real file.
   const [r] = await tx`
@@ -30,9 +31,9 @@ export async function fillStaging(tx: Tx, rows = STAGED_ROWS, kind: 'mixed' | 'n
     picked as (
       select c.*, g.n
       from bounds
-      cross join lateral generate_series(bounds.lo, bounds.hi, greatest(1, (bounds.hi - bounds.lo) / ${half})) with ordinality as g(id, n)
+      cross join lateral generate_series(bounds.lo, bounds.hi, greatest(1, (bounds.hi - bounds.lo) / ${picked})) with ordinality as g(id, n)
       join cars c on c.id = g.id
-      limit ${half}
+      limit ${picked}
     ), staged as (
       insert into cars_staging (ord, vin, brand, model, year, price, mileage, condition, color, listed_at)
       select 2 * n, vin, brand, model, year::text,
