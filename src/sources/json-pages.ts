@@ -210,7 +210,11 @@ export async function* pageItems(first: Page, opts: PagesOptions): AsyncGenerato
   /** Loads not settled yet, wanted or dropped. */
   const pending = new Set<Slot>();
   /** Loads in `pending` that are not waiting to retry: at most `parallel` of them are speculative. */
-  let fetching = 0;
+  const fetching = (): number => {
+    let n = 0;
+    for (const slot of pending) if (!slot.backingOff) n++;
+    return n;
+  };
   /** The URL of the page `n` after the first, while predicting. */
   let step: ((n: number) => string) | undefined;
   /** No page after this one is predicted: it failed, is empty, is the last or names another next. */
@@ -252,22 +256,13 @@ export async function* pageItems(first: Page, opts: PagesOptions): AsyncGenerato
   const backingOff = (slot: Slot, waiting: boolean): void => {
     if (!pending.has(slot) || slot.backingOff === waiting) return;
     slot.backingOff = waiting;
-    fetching += waiting ? -1 : 1;
     if (waiting) topUp();
-  };
-
-  /** Takes a settled load out of `pending`. */
-  const settled = (slot: Slot): void => {
-    pending.delete(slot);
-    if (!slot.backingOff) fetching--;
-    slot.backingOff = false;
   };
 
   const launch = (n: number, url: string): void => {
     const slot: Slot = { n, url, state: 'pending', dropped: false, backingOff: false, controller: new AbortController(), done: Promise.resolve() };
     ahead.push(slot);
     pending.add(slot);
-    fetching++;
     let loading: Promise<Page>;
     try {
       loading = opts.load(url, slot.controller.signal, (waiting) => backingOff(slot, waiting));
@@ -276,7 +271,7 @@ export async function* pageItems(first: Page, opts: PagesOptions): AsyncGenerato
     }
     slot.done = loading.then(
       (page) => {
-        settled(slot);
+        pending.delete(slot);
         if (!slot.dropped) {
           slot.state = 'ok';
           slot.page = page;
@@ -286,7 +281,7 @@ export async function* pageItems(first: Page, opts: PagesOptions): AsyncGenerato
         topUp();
       },
       (err: unknown) => {
-        settled(slot);
+        pending.delete(slot);
         if (!slot.dropped) {
           // Only an error if the feed needs this page; then it ends there, so nothing after it is needed.
           slot.state = 'failed';
@@ -301,7 +296,7 @@ export async function* pageItems(first: Page, opts: PagesOptions): AsyncGenerato
 
   /** Fetches predicted pages while fetches, pages and bytes ahead allow. */
   const topUp = (): void => {
-    while (!finished && step && fetching < parallel && ahead.length < aheadPages) {
+    while (!finished && step && fetching() < parallel && ahead.length < aheadPages) {
       const n = number + ahead.length + 1;
       if (n > stopAt) return;
       if (ahead.length > 0 && aheadSize() + largest > aheadBytes) return;
