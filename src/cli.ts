@@ -3,7 +3,7 @@
 import os from 'node:os';
 import path from 'node:path';
 import { readFileSync } from 'node:fs';
-import { Command, CommanderError, Option } from 'commander';
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { CarsError, EXIT, isCarsError } from './errors.js';
 import { createLogger } from './logger.js';
 import { POOL_DEFAULTS } from './db/pool.js';
@@ -12,7 +12,9 @@ import { execute, type Command as CarsCommand, type RunSpec } from './runner.js'
 import { formatSummary } from './output.js';
 import { writeMetricsFile } from './metrics.js';
 import type { Summary } from './report.js';
-import { delimiter, intIn, numberIn, shard } from './options.js';
+import { decimalMark, delimiter, intIn, numberIn, shard } from './options.js';
+import { ENCODINGS } from './sources/encoding.js';
+import { parseMapOption } from './import/column-map.js';
 import type { SyncOptions, ExplainOptions, SearchOptions } from './commands/contracts.js';
 import { dbMigrate, dbStartStop, dbStatus, formatStatus, type DbStatus } from './commands/db.js';
 import { importCommand, type ImportOptions } from './commands/import.js';
@@ -116,6 +118,15 @@ async function runWork(cmd: Command, command: string, source: string | null, nee
   await finish(cmd, summary, human?.(summary));
 }
 
+/** commander's parser for a repeatable --map: a usage error (exit 2) names the bad entry. */
+function mapArg(v: string, previous: ReturnType<typeof parseMapOption> | undefined) {
+  try {
+    return parseMapOption(v, previous);
+  } catch (e) {
+    throw new InvalidArgumentError((e as Error).message);
+  }
+}
+
 // ---- the program ----
 const program = new Command('cars');
 program
@@ -204,7 +215,11 @@ program
   .description('load cars from a CSV file, stdin (-) or an http(s) URL')
   .argument('<source>', 'a path (.csv, .tsv, .gz), - for stdin, or an http(s):// URL')
   .addOption(new Option('--format <format>', 'input format (default: from the extension or Content-Type)').choices(['csv', 'ndjson', 'json']))
-  .addOption(new Option('--delimiter <char>', "field delimiter: ',' ';' or tab (default: ',' or tab for .tsv)").argParser(delimiter))
+  .addOption(new Option('--delimiter <char>', "field delimiter: auto, ',', ';', tab or '|' (default: auto; a sep= first line or .tsv decides)").argParser(delimiter))
+  .addOption(new Option('--encoding <name>', 'text encoding of the input (auto: a BOM, else UTF-8 unless the start is not UTF-8, then windows-1252)').choices([...ENCODINGS]).default('auto'))
+  .addOption(new Option('--map <header=column>', "read this header (or JSON key) as this car column; repeatable; 'Header=' ignores it").argParser(mapArg))
+  .addOption(new Option('--decimal <mark>', "decimal mark of prices: '.' or ',' (12500,50)").argParser(decimalMark).default('.'))
+  .option('--strict-quotes', 'reject a quote inside an unquoted field instead of keeping it as a character')
   .addOption(new Option('--batch-size <rows>', 'rows per batch (one transaction each)').argParser(intIn(1, 1_000_000)).default(5000))
   .addOption(new Option('--workers <n>', 'parallel batch writers, each on its own connection').argParser(intIn(1, 64)).default(2))
   .option('--rejects <path>', 'write rejected rows here (default: $CARS_HOME/rejects/<run>-<input>.csv)')
@@ -218,12 +233,15 @@ program
     'after',
     `
 Columns (header row, any order, case-insensitive): vin, brand, model, year, price required;
-mileage, condition, color, listed_at optional; other columns are ignored with a warning.
+mileage, condition, color, listed_at optional; aliases such as Make, Odometer, Colour, Status are
+known (see the README); other columns are ignored with a warning.
 
 Examples:
   cars import fixtures/cars.csv
   cars import export.csv.gz --batch-size 10000 --workers 4
   cars import - --delimiter ';' < stock.csv
+  cars import fixtures/dealers/excel-europe.csv --decimal ,
+  cars import fixtures/dealers/autohaus.csv --delimiter ';' --map Fahrgestellnummer=vin --map Marke=brand
   cars import dealer.csv --rejects dealer-rejects.csv --max-rejects 100
   cars import dealer.csv --dry-run --json`,
   )
@@ -255,6 +273,11 @@ program
   .addOption(new Option('--shard <i/n>', 'sync only the cars whose VIN hashes to shard i of n (0-based)').argParser(shard))
   .addOption(new Option('--condition <condition>', 'with --api: only cars in this condition').choices(['available', 'sold', 'reserved']))
   .option('--rejects <path>', 'bad feed rows go here (default: $CARS_HOME/rejects/)')
+  .addOption(new Option('--encoding <name>', 'text encoding of the feed (as for import)').choices([...ENCODINGS]).default('auto'))
+  .addOption(new Option('--delimiter <char>', "CSV feed delimiter: auto, ',', ';', tab or '|'").argParser(delimiter))
+  .addOption(new Option('--map <header=column>', "read this header (or key) as vin or price; repeatable").argParser(mapArg))
+  .addOption(new Option('--decimal <mark>', "decimal mark of prices: '.' or ','").argParser(decimalMark).default('.'))
+  .option('--strict-quotes', 'reject a quote inside an unquoted field')
   .option('--failures <path>', 'cars whose price could not be fetched go here (default: $CARS_HOME/failures/)')
   .addOption(new Option('--concurrency <n>', 'HTTP requests in flight').argParser(intIn(1, 256)).default(16))
   .addOption(new Option('--rate <req/s>', 'HTTP requests per second').argParser(numberIn(0.01, 100_000)).default(50))

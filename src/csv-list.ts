@@ -18,17 +18,21 @@ export class CsvList {
   private readonly keep: number;
   private out: fs.WriteStream | undefined;
 
-  constructor(file: string, header: string[], keep = 10) {
+  /** `bom`: start the file with a UTF-8 byte order mark (Excel then reads it as UTF-8). */
+  private readonly bom: () => boolean;
+
+  constructor(file: string, header: string[], keep = 10, opts: { bom?: () => boolean } = {}) {
     this.path = file;
     this.header = header;
     this.keep = keep;
+    this.bom = opts.bom ?? (() => false);
   }
 
   async add(cells: string[]): Promise<void> {
     if (!this.out) {
       fs.mkdirSync(path.dirname(this.path), { recursive: true });
       this.out = fs.createWriteStream(this.path);
-      this.out.write(this.header.map((c) => csvField(c)).join(',') + '\n');
+      this.out.write((this.bom() ? '\ufeff' : '') + this.header.map((c) => csvField(c)).join(',') + '\n');
     }
     this.count++;
     if (this.first.length < this.keep) this.first.push(cells);

@@ -21,10 +21,19 @@ export function numberIn(min: number, max: number) {
 }
 
 export function delimiter(v: string): string {
-  const map: Record<string, string> = { ',': ',', ';': ';', tab: '\t', '\t': '\t', '\\t': '\t', comma: ',', semicolon: ';' };
+  const map: Record<string, string> = { auto: 'auto', ',': ',', ';': ';', tab: '\t', '\t': '\t', '\\t': '\t', '|': '|', comma: ',', semicolon: ';', pipe: '|' };
   const d = map[v];
-  if (!d) throw new InvalidArgumentError("Expected ',' or ';' or 'tab'.");
+  if (!d) throw new InvalidArgumentError("Expected auto, ',', ';', 'tab' or '|'.");
   return d;
+}
+
+/** `--decimal`: the decimal mark of prices. */
+export function decimalMark(v: string): '.' | ',' {
+  const t = v.trim();
+  if (t === '.' || t === ',') return t;
+  if (t === 'comma') return ',';
+  if (t === 'dot' || t === 'point') return '.';
+  throw new InvalidArgumentError("Expected '.' or ','.");
 }
 
 /** "i/n": shard i of n, 0 <= i < n. */

@@ -16,6 +16,14 @@ export function formatSummary(s: Summary): string {
     for (const k of rowKeys) lines.push(`  ${k.padEnd(width)}  ${n(s.rows[k]).padStart(12)}`);
   }
   if (typeof s.accounting === 'string') lines.push(`  ${s.accounting}`);
+  const read: string[] = [];
+  if (typeof s.encoding === 'string' && s.encoding !== 'utf-8') read.push(s.encoding);
+  if (typeof s.delimiter === 'string' && s.delimiter !== ',') read.push(`${s.delimiter === '\t' ? 'tab' : `"${s.delimiter}"`} between fields`);
+  if (read.length) lines.push(`  read as: ${read.join(', ')}`);
+  const renamed = Object.entries((s.columns ?? {}) as Record<string, string>).filter(([h, c]) => h.trim().toLowerCase() !== c);
+  if (renamed.length) lines.push(`  columns: ${renamed.map(([h, c]) => `${h} -> ${c}`).join(', ')}`);
+  const ignored = (s.ignored_columns ?? []) as string[];
+  if (ignored.length) lines.push(`  ignored columns: ${ignored.join(', ')}`);
   if (s.rejects_file) lines.push(`  rejects file: ${s.rejects_file}`);
   if (s.failures_file) lines.push(`  failures file: ${s.failures_file}`);
   if (typeof s.rows_per_second === 'number' && s.rows_per_second > 0) lines.push(`  rate: ${n(Math.round(s.rows_per_second))} rows/s`);

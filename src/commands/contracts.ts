@@ -1,8 +1,16 @@
+import type { HeaderMaps } from '../import/column-map.js';
+import type { EncodingOption } from '../sources/encoding.js';
 // The options each command receives from cli.ts (parsed and validated there).
 
 export interface SyncOptions {
   feed?: string;
   api?: string;
+  /** How a feed is read (as `cars import` reads a CSV or NDJSON). */
+  encoding?: EncodingOption;
+  delimiter?: string;
+  map?: HeaderMaps;
+  decimal?: '.' | ',';
+  strictQuotes?: boolean;
   dryRun?: boolean;
   batchSize: number;
   workers: number;

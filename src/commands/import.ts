@@ -4,8 +4,10 @@ import type { Readable } from 'node:stream';
 import { CarsError } from '../errors.js';
 import { isConnectionError } from '../db/pool.js';
 import { openInput } from '../sources/input.js';
-import { csvSource, type RecordSource, type SourceItem } from '../sources/records.js';
-import { CAR_COLUMNS, REQUIRED_COLUMNS, validateFields } from '../import/validate.js';
+import { csvOptions, csvSource, type RecordSource, type SourceItem } from '../sources/records.js';
+import { CAR_COLUMNS, validateFields } from '../import/validate.js';
+import { ColumnMap, mapHeader, normalizeHeader, type HeaderMaps } from '../import/column-map.js';
+import { encodingLabel, notUtf8Message, type EncodingOption, type TextFacts } from '../sources/encoding.js';
 import { nextYear } from '../generate.js';
 import { writeBatch, type WriteOptions } from '../import/writer.js';
 import { RowBatch, type BatchRows } from '../import/batch.js';
@@ -20,7 +22,14 @@ import type { Sql } from '../db/pool.js';
 
 export interface ImportOptions {
   format?: 'csv' | 'ndjson' | 'json';
+  /** One character, or 'auto'. */
   delimiter?: string;
+  encoding?: EncodingOption;
+  /** `--map 'Header=column'` entries. */
+  map?: HeaderMaps;
+  /** The decimal mark of prices: '.' (default) or ','. */
+  decimal?: '.' | ',';
+  strictQuotes?: boolean;
   batchSize: number;
   workers: number;
   rejects?: string;
@@ -42,8 +51,7 @@ export const openFileSource: SourceOpener = async (source, o, deps) => {
     return openRemoteSource(source, o, deps);
   }
   const input = await openInput(source, deps.stdin as Readable);
-  const delimiter = o.delimiter ?? (/\.tsv(\.gz)?$/i.test(source) ? '\t' : ',');
-  return csvSource(input, delimiter);
+  return csvSource(input, csvOptions(source, o));
 };
 
 /** Which worker writes a VIN (FNV-1a), so one VIN is always written in order by one worker. */
@@ -74,29 +82,43 @@ async function runImport(source: string, o: ImportOptions, deps: Deps, open: Sou
 
   const src = await open(source, o, deps);
   const columns = src.columns;
-  const lower = columns.map((c) => c.toLowerCase());
-  const index = new Map<string, number>();
-  for (const c of CAR_COLUMNS) index.set(c, lower.indexOf(c));
-  const missing = REQUIRED_COLUMNS.filter((c) => index.get(c)! < 0);
-  if (missing.length) {
-    await src.close?.(); // a URL's connection and HTTP figures
-    throw new CarsError('INPUT_HEADER', `${src.name}: line 1: missing required column${missing.length > 1 ? 's' : ''} ${missing.join(', ')} (found: ${columns.join(', ') || 'none'})`);
+  let positions: number[];
+  const columnMap = src.columnMap ?? new ColumnMap(o.map);
+  if (src.columnMap) {
+    positions = CAR_COLUMNS.map((_, i) => i); // JSON: keys are mapped as they come
+  } else {
+    let mapped: ReturnType<typeof mapHeader>;
+    try {
+      mapped = mapHeader(columns, columnMap, `${src.name}: line ${src.headerLine ?? 1}`, new Set(REJECT_COLUMNS));
+    } catch (e) {
+      await src.close?.(); // a URL's connection and HTTP figures
+      throw e;
+    }
+    positions = mapped.positions;
+    if (mapped.ignored.length) log.warn(`warning: ${src.name}: ignoring column${mapped.ignored.length > 1 ? 's' : ''} ${mapped.ignored.join(', ')} (name a column with --map 'Header=column')`);
   }
-  const known = new Set<string>([...CAR_COLUMNS, ...REJECT_COLUMNS]);
-  const extra = columns.filter((c) => !known.has(c.toLowerCase()));
-  if (extra.length) log.warn(`warning: ${src.name}: ignoring column${extra.length > 1 ? 's' : ''} ${extra.join(', ')}`);
-  const [vinAt, brandAt, modelAt, yearAt, priceAt, mileageAt, conditionAt, colorAt, listedAt] = CAR_COLUMNS.map((c) => index.get(c)!);
+  const text = src.text;
+  let noted = false;
+  /** Says once, when the first bytes have been read, that the encoding was guessed. */
+  const noteEncoding = () => {
+    if (noted || !text?.decided) return;
+    noted = true;
+    if (text.detected) log.warn(`note: ${src.name}: not valid UTF-8; reading it as ${text.encoding} (pass --encoding to choose)`);
+  };
+  noteEncoding();
+  const [vinAt, brandAt, modelAt, yearAt, priceAt, mileageAt, conditionAt, colorAt, listedAt] = positions;
 
   const runLabel = report.runId !== null ? `run${report.runId}` : new Date().toISOString().replace(/[-:]/g, '').replace(/\..*/, '');
-  const rejects = new RejectsFile(o.rejects ?? defaultListPath(deps.home, 'rejects', runLabel, source, 'rejects'), columns);
+  // A rejects file is UTF-8; with a BOM when the input was in another encoding, so Excel reads it right.
+  const rejects = new RejectsFile(o.rejects ?? defaultListPath(deps.home, 'rejects', runLabel, source, 'rejects'), columns, { bom: () => !!text && text.encoding !== 'utf-8' });
   const reject = async (values: Array<string | undefined>, where: number | string, error: string, raw = '') => {
     rows.rejected++;
     await rejects.add(values, where, error, raw);
   };
 
   const progress = await createProgress({ enabled: deps.progress.enabled, tty: deps.progress.tty, totalBytes: src.totalBytes, stream: deps.progress.stream, label: 'import' });
-  const validation = { maxYear: nextYear() };
-  const encoder = new RowEncoder([vinAt, brandAt, modelAt, yearAt, priceAt, mileageAt, conditionAt, colorAt, listedAt], validation.maxYear);
+  const validation = { maxYear: nextYear(), decimal: o.decimal ?? '.' };
+  const encoder = new RowEncoder([vinAt, brandAt, modelAt, yearAt, priceAt, mileageAt, conditionAt, colorAt, listedAt], validation.maxYear, validation.decimal);
   const workers: Worker[] = Array.from({ length: o.dryRun ? 0 : o.workers }, () => ({ filling: new RowBatch(), lastUnchanged: false, lastNew: false, busy: undefined, writing: 0 }));
   // Batches written and emptied, for reuse: their buffers have grown to a batch's size already.
   const spare: RowBatch[] = [];
@@ -159,6 +181,7 @@ async function runImport(source: string, o: ImportOptions, deps: Deps, open: Sou
       let t0 = performance.now();
       const next = await iterator.next();
       report.add('read', performance.now() - t0);
+      noteEncoding();
       if (next.done) break;
       t0 = performance.now();
       for (const item of next.value as SourceItem[]) {
@@ -177,6 +200,11 @@ async function runImport(source: string, o: ImportOptions, deps: Deps, open: Sou
           w = workers[encoder.vinHash % workers.length];
           w.filling.addEncoded(ord++, item, encoder);
         } else {
+          if (item instanceof CsvRow && !item.isUtf8()) {
+            // Never stored with U+FFFD: the row is refused, and kept in the rejects file as Windows-1252 read it.
+            await reject(item.fieldsAs('windows-1252'), item.where, notUtf8(item, text));
+            continue;
+          }
           const values = item.values;
           if (values.length !== columns.length) {
             await reject(values, item.where, `wrong number of fields: expected ${columns.length}, got ${values.length}`, values.join(','));
@@ -249,6 +277,12 @@ async function runImport(source: string, o: ImportOptions, deps: Deps, open: Sou
     ? `read ${rows.read} = valid ${rows.valid} + rejected ${rows.rejected}${balanced ? ' ✓' : ' ✗ MISMATCH'}`
     : `read ${rows.read} = inserted ${rows.inserted} + updated ${rows.updated} + unchanged ${rows.unchanged} + rejected ${rows.rejected} + superseded ${rows.superseded}${balanced ? ' ✓' : ' ✗ MISMATCH'}`;
   report.extra.rejects_file = rejects.written ? path.resolve(rejects.path) : null;
+  if (text) {
+    report.extra.encoding = encodingLabel(text);
+    if (text.delimiter !== undefined) report.extra.delimiter = text.delimiter;
+  }
+  report.extra.columns = columnMap.columns();
+  report.extra.ignored_columns = [...columnMap.ignored].filter((h) => !(REJECT_COLUMNS as readonly string[]).includes(normalizeHeader(h)));
   report.extra.dry_run = !!o.dryRun;
   const secs = report.elapsedMs() / 1000;
   report.extra.rows_per_second = secs > 0 ? Math.round(rows.read / secs) : 0;
@@ -258,6 +292,12 @@ async function runImport(source: string, o: ImportOptions, deps: Deps, open: Sou
     return { status: 'threshold', error: new CarsError('MAX_REJECTS', `stopped after ${rows.rejected} rejected rows (more than --max-rejects ${o.maxRejects}); rejects in ${rejects.path}`) };
   }
   return { status: 'ok' };
+}
+
+/** Why a record of a file read as UTF-8 is refused when its bytes are not UTF-8. */
+function notUtf8(row: CsvRow, text: TextFacts | undefined): string {
+  if (text && text.encoding !== 'utf-8') return `not valid ${text.encoding}: it holds a code unit that is not a character`;
+  return notUtf8Message(row.firstInvalidByte());
 }
 
 /** A killed connection is retried once on a new one; then the run ends with exit 5. */

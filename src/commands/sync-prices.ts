@@ -15,6 +15,7 @@ import { priceUrl, syncFromApi, type ApiTally } from '../sync/from-api.js';
 import { syncFromFeed, type FeedTally } from '../sync/from-feed.js';
 import { isUrl, openFeed } from '../sync/feed.js';
 import { CsvList, defaultListPath } from '../csv-list.js';
+import { encodingLabel } from '../sources/encoding.js';
 import { acquireSyncLock, type SyncLock } from '../sync/lock.js';
 import { effectiveShard, shardLabel } from '../sync/shard.js';
 import { PriceWriter } from '../sync/writer.js';
@@ -101,10 +102,18 @@ async function runSync(o: SyncOptions, deps: Deps): Promise<Outcome> {
       http = createHttpClient({ rate: o.rate, concurrency: o.concurrency, retries: o.retries, timeoutMs: o.timeout, userAgent: 'cars sync-prices' }, log);
     }
     if (o.feed) {
-      const feed = await report.phase('open', () => openFeed(source, { stdin: deps.stdin as Readable, http, warn: log.warn }));
-      rejects = new RejectsFile(o.rejects ?? defaultListPath(deps.home, 'rejects', runLabel, source, 'rejects'), feed.columns);
+      const feed = await report.phase('open', () =>
+        openFeed(source, { stdin: deps.stdin as Readable, http, warn: log.warn, encoding: o.encoding, delimiter: o.delimiter, map: o.map, decimal: o.decimal, strictQuotes: o.strictQuotes }),
+      );
+      const text = feed.text;
+      rejects = new RejectsFile(o.rejects ?? defaultListPath(deps.home, 'rejects', runLabel, source, 'rejects'), feed.columns, { bom: () => text.encoding !== 'utf-8' });
       progress = await createProgress({ ...deps.progress, totalBytes: feed.totalBytes, label: 'sync-prices' });
-      await syncFromFeed({ feed, remote: isUrl(source), shard, writer, rejects, report, progress, signal }, feedTally);
+      try {
+        await syncFromFeed({ feed, remote: isUrl(source), shard, writer, rejects, report, progress, signal }, feedTally);
+      } finally {
+        if (text.decided) report.extra.encoding = encodingLabel(text);
+        if (text.detected) log.warn(`note: ${feed.name}: not valid UTF-8; read as ${text.encoding} (pass --encoding to choose)`);
+      }
     } else {
       const [{ n }] = await report.phase('count', () => (o.condition ? db.sql`select count(*)::bigint as n from cars where condition = ${o.condition}` : db.sql`select count(*)::bigint as n from cars`));
       const total = Number(n);

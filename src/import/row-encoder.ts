@@ -16,6 +16,7 @@ const BACKSLASH = 92;
 const DASH = 45;
 const DOT = 46;
 const COLON = 58;
+const COMMA = 44;
 
 /** The whitespace String.prototype.trim removes that is ASCII (the rest is not ASCII). */
 const SPACE = new Uint8Array(256);
@@ -81,11 +82,16 @@ export class RowEncoder {
   private e = 0;
   private quoted = false;
 
+  /** The byte of the decimal mark prices are written with ('.' or ','). */
+  private readonly mark: number;
+
   constructor(
     private readonly columns: ColumnPositions,
     private readonly maxYear: number,
+    decimal: '.' | ',' = '.',
   ) {
     this.fieldsNeeded = Math.max(...columns) + 1;
+    this.mark = decimal === ',' ? COMMA : DOT;
   }
 
   /**
@@ -229,16 +235,17 @@ export class RowEncoder {
     return true;
   }
 
-  /** Digits, then optionally "." and one or two digits; written without leading zeros or a zero fraction. */
+  /** Digits, then optionally the decimal mark and one or two digits; written without leading zeros or a zero fraction, with ".". */
   private price(r: CsvRow): boolean {
     if (!this.select(r, 4)) return false;
     const buf = this.buf;
+    const mark = this.mark;
     let { s } = this;
     const { e } = this;
     let dot = e;
     for (let i = s; i < e; i++) {
       const b = buf[i];
-      if (b === DOT && dot === e) dot = i;
+      if (b === mark && dot === e) dot = i;
       else if (b < 48 || b > 57) return false;
     }
     const frac = dot === e ? 0 : e - dot - 1;

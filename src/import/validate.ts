@@ -30,6 +30,8 @@ export type Validation = { ok: true; row: CarRow } | { ok: false; error: string 
 export interface ValidateOptions {
   /** The latest model year accepted; callers pass next year (see nextYear in generate.ts). */
   maxYear: number;
+  /** The decimal mark of prices (`--decimal`): '.' by default, ',' for 12500,50. */
+  decimal?: '.' | ',';
 }
 
 export const MIN_YEAR = 1886; // the Benz Patent-Motorwagen
@@ -42,6 +44,7 @@ const VIN_UPPER_RE = /^[A-HJ-NPR-Z0-9]{17}$/;
 const VIN_CHAR_RE = /[A-HJ-NPR-Za-hj-npr-z0-9]/;
 const IOQ_RE = /[IOQioq]/;
 const PRICE_RE = /^(\d+)(?:\.(\d{1,2}))?$/;
+const PRICE_COMMA_RE = /^(\d+)(?:,(\d{1,2}))?$/;
 const DIGITS_RE = /^\d+$/;
 const NEGATIVE_INT_RE = /^-\d+$/;
 // After the date (2024-03-01): T10:00, T10:00:00.123Z, " 10:00:00+02", ...+0200, ...+02:00
@@ -105,15 +108,26 @@ function vinError(t: string): string {
   return `vin ${quote(t)} is not a valid VIN`;
 }
 
-export function validatePrice(v: string | undefined): { ok: true; price: string } | { ok: false; error: string } {
+export function validatePrice(v: string | undefined, decimal: '.' | ',' = '.'): { ok: true; price: string } | { ok: false; error: string } {
   const t = v === undefined ? '' : v.trim();
-  const m = PRICE_RE.exec(t);
+  const m = (decimal === ',' ? PRICE_COMMA_RE : PRICE_RE).exec(t);
   if (m !== null) {
     const price = canonicalPrice(m[1], m[2]);
     if (price !== null) return { ok: true, price };
     return { ok: false, error: `price ${quote(t)} is too large; it must be below 10000000000` };
   }
-  return { ok: false, error: priceError(t) };
+  return { ok: false, error: decimal === ',' ? priceErrorComma(t) : priceError(t) };
+}
+
+/** Why a price is refused when the decimal mark is a comma (`--decimal ,`); suggestions written that way. */
+function priceErrorComma(t: string): string {
+  const q = quote(t);
+  if (/^\d+\.\d{1,2}$/.test(t)) return `price ${q} has "." as the decimal mark, but --decimal , says prices use ","; write ${t.replace('.', ',')}`;
+  const g = GROUPED_RE.exec(t);
+  if (g !== null && g[2] === ',' && g[4] === undefined && !g[3].includes(',')) {
+    return `price ${q} has more than 2 decimals (or "," separates thousands; then write ${g[1]}${g[3]})`;
+  }
+  return priceError(t).replace(/ like (\d+)\.(\d\d)\b/, ' like $1,$2');
 }
 
 /** "0012500" + "5" -> "12500.50"; a zero fraction is dropped so one value has one text. null when >= 10^10. */
@@ -148,7 +162,7 @@ function priceError(t: string): string {
     return `price ${q} has a thousands separator; write a plain number like ${plainPrice(t) ?? '12500'}`;
   }
   const dc = DECIMAL_COMMA_RE.exec(t);
-  if (dc !== null) return `price ${q} uses a comma as the decimal mark; write a plain number like ${canonicalPrice(dc[1], dc[2]) ?? `${dc[1]}.${dc[2]}`}`;
+  if (dc !== null) return `price ${q} uses a comma as the decimal mark; import with --decimal , (or write ${canonicalPrice(dc[1], dc[2]) ?? `${dc[1]}.${dc[2]}`})`;
   if (MANY_DECIMALS_RE.test(t)) return `price ${q} has more than 2 decimals`;
   if (t.charCodeAt(0) === 43 /* + */) return `price ${q} has a sign; write a plain number like ${plainPrice(t.slice(1)) ?? '12500'}`;
   if (NUMBER_RE.test(t)) return `price ${q} is not a plain number; write it like ${plainPrice(t.startsWith('.') ? '0' + t : t.replace(/\.$/, '')) ?? '12500.50'}`;
@@ -278,7 +292,7 @@ export function validateFields(
   const year = DIGITS_RE.test(yearText) ? +yearText : NaN;
   if (!(year >= MIN_YEAR && year <= opts.maxYear)) (errors ??= []).push(yearError(yearText, opts.maxYear));
 
-  const p = validatePrice(priceIn);
+  const p = validatePrice(priceIn, opts.decimal);
   if (!p.ok) (errors ??= []).push(p.error);
 
   let mileage: number | null = null;

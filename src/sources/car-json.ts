@@ -4,7 +4,7 @@
 // JSON.parse cannot give that text back on Node 20, so objects that hold numbers are parsed a
 // second time by `parseKeepingNumbers`, which is only ever handed text JSON.parse accepted.
 import { CAR_COLUMNS } from '../import/validate.js';
-import { REJECT_COLUMNS } from '../import/rejects.js';
+import { ColumnMap } from '../import/column-map.js';
 
 /** A JSON number as written in the source text. */
 export class RawNumber {
@@ -12,8 +12,8 @@ export class RawNumber {
 }
 
 const CAR_INDEX = new Map<string, number>(CAR_COLUMNS.map((c, i) => [c, i]));
-/** Keys a rejects file adds; reading one back ignores them without a warning, as for CSV. */
-const QUIET_KEYS = new Set<string>(REJECT_COLUMNS);
+/** Keys as the built-in aliases read them, for callers that pass no map of their own. */
+const DEFAULT_KEYS = new ColumnMap();
 
 export function isJsonObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v) && !(v instanceof RawNumber);
@@ -31,9 +31,9 @@ export function jsonKind(v: unknown): string {
 }
 
 /** Whether a car column of this object holds a number (then its text must be recovered). */
-export function hasCarNumber(obj: Record<string, unknown>): boolean {
+export function hasCarNumber(obj: Record<string, unknown>, keys: ColumnMap = DEFAULT_KEYS): boolean {
   for (const key in obj) {
-    if (typeof obj[key] === 'number' && CAR_INDEX.has(key.toLowerCase())) return true;
+    if (typeof obj[key] === 'number' && keys.columnOf(key) !== null) return true;
   }
   return false;
 }
@@ -46,19 +46,16 @@ export interface CarValues {
 }
 
 /**
- * Keys match the car columns case-insensitively (as CSV headers do); a later duplicate wins.
- * `onUnknownKey` hears every other key.
+ * Keys are read as CSV headers are (case-insensitively, with aliases and --map: see column-map.ts);
+ * a later duplicate wins. `keys` hears every other key.
  */
-export function carValues(obj: Record<string, unknown>, onUnknownKey?: (key: string) => void): CarValues {
+export function carValues(obj: Record<string, unknown>, keys: ColumnMap = DEFAULT_KEYS): CarValues {
   const values: Array<string | undefined> = new Array(CAR_COLUMNS.length).fill(undefined);
   let problems: string[] | undefined;
   for (const key of Object.keys(obj)) {
-    const lower = key.toLowerCase();
-    const idx = CAR_INDEX.get(lower);
-    if (idx === undefined) {
-      if (!QUIET_KEYS.has(lower)) onUnknownKey?.(key);
-      continue;
-    }
+    const column = keys.note(key);
+    if (column === null) continue;
+    const idx = CAR_INDEX.get(column)!;
     const v = obj[key];
     if (v === null || v === undefined) values[idx] = undefined;
     else if (typeof v === 'string') values[idx] = v;
@@ -101,7 +98,7 @@ export type CarParse =
   | { ok: false; error: string; values?: Array<string | undefined> };
 
 /** One NDJSON line (or any JSON text that should be one car object). */
-export function parseCarJson(text: string, onUnknownKey?: (key: string) => void): CarParse {
+export function parseCarJson(text: string, keys: ColumnMap = DEFAULT_KEYS): CarParse {
   let v: unknown;
   try {
     v = JSON.parse(text);
@@ -109,8 +106,8 @@ export function parseCarJson(text: string, onUnknownKey?: (key: string) => void)
     return { ok: false, error: `not valid JSON: ${(e as Error).message}` };
   }
   if (!isJsonObject(v)) return { ok: false, error: `not a JSON object (got ${jsonKind(v)})` };
-  if (hasCarNumber(v)) v = parseKeepingNumbers(text);
-  const r = carValues(v as Record<string, unknown>, onUnknownKey);
+  if (hasCarNumber(v, keys)) v = parseKeepingNumbers(text);
+  const r = carValues(v as Record<string, unknown>, keys);
   return r.error ? { ok: false, error: r.error, values: r.values } : { ok: true, values: r.values };
 }
 

@@ -15,6 +15,7 @@
 // shows where the feed ends (its next is null, another URL, or it failed), the fetches of pages after
 // it are called off, so the ones still waiting for their turn are never sent.
 import { CarsError } from '../errors.js';
+import type { ColumnMap } from '../import/column-map.js';
 import { carValues, hasCarNumber, isJsonObject, jsonKind, parseKeepingNumbers, rawJson } from './car-json.js';
 import type { SourceItem } from './records.js';
 
@@ -45,7 +46,7 @@ export type PageParse =
 const CHUNK = 1000;
 
 /** Parses a page's text; `url` names it in `where` and in errors. Pure. */
-export function parsePage(text: string, url: string, onUnknownKey?: (key: string) => void): PageParse {
+export function parsePage(text: string, url: string, keys?: ColumnMap): PageParse {
   let data: unknown;
   try {
     data = JSON.parse(text);
@@ -66,17 +67,17 @@ export function parsePage(text: string, url: string, onUnknownKey?: (key: string
   const parsed = data.items as unknown[];
   // Numbers keep their text: a page whose car columns hold one is parsed again, keeping them, when
   // its items are converted. Then the first parse is not kept: a page held ahead costs its text.
-  const keepNumbers = parsed.some((it) => isJsonObject(it) && hasCarNumber(it));
-  const items = keepNumbers ? lazyItems(text, undefined, url, onUnknownKey) : lazyItems(undefined, parsed, url, onUnknownKey);
+  const keepNumbers = parsed.some((it) => isJsonObject(it) && hasCarNumber(it, keys));
+  const items = keepNumbers ? lazyItems(text, undefined, url, keys) : lazyItems(undefined, parsed, url, keys);
   return { ok: true, items, next: next === undefined || next === '' ? null : next, size: text.length, count: parsed.length };
 }
 
 /** A closure holding the text or the parsed items, never both (a closure of its own scope). */
-function lazyItems(text: string | undefined, parsed: unknown[] | undefined, url: string, onUnknownKey?: (key: string) => void): () => SourceItem[] {
-  return () => convertItems(parsed ?? (parseKeepingNumbers(text!) as { items: unknown[] }).items, url, onUnknownKey);
+function lazyItems(text: string | undefined, parsed: unknown[] | undefined, url: string, keys?: ColumnMap): () => SourceItem[] {
+  return () => convertItems(parsed ?? (parseKeepingNumbers(text!) as { items: unknown[] }).items, url, keys);
 }
 
-function convertItems(items: unknown[], url: string, onUnknownKey?: (key: string) => void): SourceItem[] {
+function convertItems(items: unknown[], url: string, keys?: ColumnMap): SourceItem[] {
   const out: SourceItem[] = new Array(items.length);
   for (let i = 0; i < items.length; i++) {
     const item = items[i];
@@ -85,7 +86,7 @@ function convertItems(items: unknown[], url: string, onUnknownKey?: (key: string
       out[i] = { kind: 'malformed', where, error: `item ${i} of page ${url} is ${jsonKind(item)}, not an object`, raw: rawJson(item) };
       continue;
     }
-    const r = carValues(item, onUnknownKey);
+    const r = carValues(item, keys);
     out[i] = r.error ? { kind: 'malformed', where, error: r.error, raw: rawJson(item), values: r.values } : { kind: 'record', where, values: r.values };
   }
   return out;

@@ -5,6 +5,8 @@
 import { CAR_COLUMNS } from '../import/validate.js';
 import { parseCarJson } from './car-json.js';
 import type { Input } from './input.js';
+import { ColumnMap } from '../import/column-map.js';
+import { decodeInput, escapedByte, notUtf8Message, unescapeAs1252, Utf8TextDecoder, type EncodingOption } from './encoding.js';
 import type { RecordSource, SourceItem } from './records.js';
 
 /** A line longer than this (1 MiB) is rejected without being held whole. */
@@ -71,29 +73,45 @@ function preview(text: string): string {
 }
 
 /** One split line -> a source item: a record, or a malformed line with its line number. */
-export function ndjsonItem(l: NdjsonLine, onUnknownKey?: (key: string) => void, maxLineChars = MAX_LINE_CHARS): SourceItem {
+export function ndjsonItem(l: NdjsonLine, keys?: ColumnMap, maxLineChars = MAX_LINE_CHARS): SourceItem {
   if (l.kind === 'overlong') {
     return { kind: 'malformed', where: l.line, error: `line is longer than ${maxLineChars} characters; one car per line is expected`, raw: l.raw };
   }
-  const r = parseCarJson(l.text, onUnknownKey);
+  const bad = escapedByte(l.text);
+  if (bad >= 0) return { kind: 'malformed', where: l.line, error: notUtf8Message(bad), raw: unescapeAs1252(l.text) };
+  const r = parseCarJson(l.text, keys);
   if (r.ok) return { kind: 'record', where: l.line, values: r.values };
   return { kind: 'malformed', where: l.line, error: r.error, raw: l.text, ...(r.values ? { values: r.values } : {}) };
 }
 
-/** NDJSON from a byte stream; `columns` are the car columns. */
-export function ndjsonSource(input: Input, opts: { onUnknownKey?: (key: string) => void } = {}): RecordSource {
+/**
+ * NDJSON from a byte stream (decoded to UTF-8 first, see encoding.ts); `columns` are the car
+ * columns, keys are mapped to them by `keys`.
+ */
+export function ndjsonSource(raw: Input, opts: { keys?: ColumnMap; encoding?: EncodingOption } = {}): RecordSource {
+  const { input, facts } = decodeInput(raw, opts.encoding ?? 'auto');
+  const keys = opts.keys ?? new ColumnMap();
   async function* items(): AsyncGenerator<SourceItem[]> {
     const splitter = new NdjsonSplitter();
-    const decoder = new TextDecoder('utf-8'); // strips a BOM, replaces invalid bytes with U+FFFD
-    const convert = (lines: NdjsonLine[]) => lines.map((l) => ndjsonItem(l, opts.onUnknownKey));
+    // Bytes that are not UTF-8 are escaped (never U+FFFD): their line is refused, not stored.
+    const decoder = new Utf8TextDecoder();
+    const convert = (lines: NdjsonLine[]) => lines.map((l) => ndjsonItem(l, keys));
     // A transfer that breaks throws out of this loop, so end() (which would parse the partial
     // last line) only runs after a clean end of input.
     for await (const chunk of input.stream) {
-      const lines = splitter.push(decoder.decode(chunk, { stream: true }));
+      const lines = splitter.push(decoder.push(chunk));
       if (lines.length) yield convert(lines);
     }
-    const last = splitter.end(splitter.push(decoder.decode()));
+    const last = splitter.end(splitter.push(decoder.end()));
     if (last.length) yield convert(last);
   }
-  return { name: input.name, columns: [...CAR_COLUMNS], items: items(), totalBytes: input.totalBytes, bytesRead: input.bytesRead };
+  return {
+    name: input.name,
+    columns: [...CAR_COLUMNS],
+    items: items(),
+    totalBytes: input.totalBytes,
+    bytesRead: input.bytesRead,
+    text: facts,
+    columnMap: keys,
+  };
 }

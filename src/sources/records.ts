@@ -1,6 +1,8 @@
 // Sources of records for import: each yields the input's column names and, chunk by chunk, its
 // records with their provenance (a line number, or a page URL and index).
-import { CsvByteSplitter, type CsvByteItem } from './csv-records.js';
+import { CsvByteSplitter, MAX_RECORD_BYTES, type CsvByteItem } from './csv-records.js';
+import { decodeInput, type EncodingOption, type TextFacts } from './encoding.js';
+import type { ColumnMap } from '../import/column-map.js';
 import type { Input } from './input.js';
 import { CarsError } from '../errors.js';
 
@@ -31,17 +33,128 @@ export interface RecordSource {
   bytesRead(): number;
   /** Releases what the source holds (an HTTP client) and records its figures in the report. */
   close?(): Promise<void>;
+  /** A CSV's header line (1, or 2 after a `sep=` line). */
+  headerLine?: number;
+  /** How the bytes were read, for the report. */
+  text?: TextFacts;
+  /** How JSON keys were mapped to car columns (JSON sources; a CSV's header is mapped by the importer). */
+  columnMap?: ColumnMap;
 }
 
-/** CSV from a byte stream: the first non-empty record is the header. Its records are CsvRows. */
-export async function csvSource(input: Input, delimiter: string): Promise<RecordSource> {
-  const splitter = new CsvByteSplitter(delimiter);
+
+
+export interface CsvOptions {
+  /** One character, or 'auto' (the default): `,` `;` tab or `|`, whichever the header line has most of. */
+  delimiter?: string;
+  encoding?: EncodingOption;
+  strictQuotes?: boolean;
+}
+
+/** How a CSV is read from the options: `.tsv` (or a hint from the Content-Type) means tab unless --delimiter says otherwise. */
+export function csvOptions(source: string, o: CsvOptions, hinted?: string): CsvOptions {
+  const delimiter = o.delimiter && o.delimiter !== 'auto' ? o.delimiter : (hinted ?? (/\.tsv(\.gz)?$/i.test(source) ? '\t' : 'auto'));
+  return { delimiter, encoding: o.encoding ?? 'auto', strictQuotes: o.strictQuotes };
+}
+
+/** The delimiters `auto` chooses from, in the order that wins a tie. */
+export const AUTO_DELIMITERS = [',', ';', '\t', '|'];
+
+/** The delimiter a header line uses most (outside quotes); ',' when it has none of them. */
+export function chooseDelimiter(line: Buffer): string {
+  const counts = AUTO_DELIMITERS.map(() => 0);
+  const codes = AUTO_DELIMITERS.map((d) => d.charCodeAt(0));
+  let quoted = false;
+  for (let i = 0; i < line.length; i++) {
+    const b = line[i];
+    if (b === 34) quoted = !quoted;
+    else if (!quoted) {
+      const k = codes.indexOf(b);
+      if (k >= 0) counts[k]++;
+    }
+  }
+  let best = 0;
+  for (let k = 1; k < counts.length; k++) if (counts[k] > counts[best]) best = k;
+  return AUTO_DELIMITERS[best];
+}
+
+const SEP_LINE = /^sep=(.)$/i;
+
+interface Start {
+  /** Every byte read so far. */
+  head: Buffer;
+  /** Where the first non-empty line starts in `head`, where its text ends (before CR LF), and where the next line starts. */
+  lineStart: number;
+  textEnd: number;
+  lineEnd: number;
+  done: boolean;
+}
+
+/** The CSV's start, read until its first non-empty line is complete (a header longer than the record limit is not one). */
+async function readStart(it: AsyncIterator<Buffer>): Promise<Start> {
+  const parts: Buffer[] = [];
+  let size = 0;
+  let done = false;
+  for (;;) {
+    const head = parts.length === 1 ? parts[0] : Buffer.concat(parts, size);
+    for (let from = 0; from < head.length; ) {
+      const eol = head.indexOf(10, from);
+      if (eol === -1 && !done) break;
+      const end = eol === -1 ? head.length : eol;
+      const textEnd = end > from && head[end - 1] === 13 ? end - 1 : end;
+      if (textEnd > from) return { head, lineStart: from, textEnd, lineEnd: eol === -1 ? end : eol + 1, done };
+      from = end + 1;
+    }
+    if (done || size > MAX_RECORD_BYTES) return { head, lineStart: 0, textEnd: 0, lineEnd: 0, done };
+    const r = await it.next();
+    if (r.done) done = true;
+    else {
+      parts.push(r.value);
+      size += r.value.length;
+    }
+  }
+}
+
+/**
+ * CSV from a byte stream: the first non-empty record is the header. Its records are CsvRows. The
+ * bytes are decoded to UTF-8 first (see encoding.ts); a first line `sep=X` (Excel's) names the
+ * delimiter and is not a record, and line numbers stay the file's own.
+ */
+export async function csvSource(raw: Input, opts: CsvOptions | string = {}): Promise<RecordSource> {
+  const o: CsvOptions = typeof opts === 'string' ? { delimiter: opts, encoding: 'utf-8' } : opts;
+  const { input, facts } = decodeInput(raw, o.encoding ?? 'auto');
   const it = input.stream[Symbol.asyncIterator]();
+  const start = await readStart(it);
+  let delimiter = o.delimiter && o.delimiter !== 'auto' ? o.delimiter : undefined;
+  let body = start.head;
+  let firstLineNo = 1;
+  const line = start.head.subarray(start.lineStart, start.textEnd);
+  const sep = SEP_LINE.exec(line.toString('latin1'));
+  if (sep) {
+    delimiter ??= sep[1];
+    let lf = 0;
+    for (let i = 0; i < start.lineEnd; i++) if (start.head[i] === 10) lf++;
+    firstLineNo = lf + 1;
+    body = start.head.subarray(start.lineEnd);
+  } else {
+    delimiter ??= chooseDelimiter(line);
+  }
+  if (Buffer.byteLength(delimiter) !== 1) throw new CarsError('USAGE', `${input.name}: the delimiter ${JSON.stringify(delimiter)} is not one ASCII character`);
+  const splitter = new CsvByteSplitter(delimiter, MAX_RECORD_BYTES, { strictQuotes: o.strictQuotes, firstLine: firstLineNo });
   let pending: CsvByteItem[] = [];
   let ended = false;
+  let startBytes: Buffer | undefined = body;
 
   async function next(): Promise<CsvByteItem[] | null> {
+    if (startBytes) {
+      const b = startBytes;
+      startBytes = undefined;
+      if (b.length) return splitter.push(b);
+    }
     if (ended) return null;
+    if (start.done) {
+      ended = true;
+      return splitter.end();
+    }
     const r = await it.next();
     if (r.done) {
       ended = true;
@@ -83,5 +196,14 @@ export async function csvSource(input: Input, delimiter: string): Promise<Record
   const close = async () => {
     await it.return?.(); // the file, when the items were never read to the end
   };
-  return { name: input.name, columns, items: items(), totalBytes: input.totalBytes, bytesRead: input.bytesRead, close };
+  return {
+    name: input.name,
+    columns,
+    items: items(),
+    totalBytes: input.totalBytes,
+    bytesRead: input.bytesRead,
+    close,
+    headerLine: header.line,
+    text: Object.assign(facts, { delimiter }),
+  };
 }

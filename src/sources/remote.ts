@@ -18,7 +18,8 @@ import { detectFormat, formatFromPath, type Detected } from './feed-format.js';
 import { openInput, type Input } from './input.js';
 import { pageItems, parsePage, type Page } from './json-pages.js';
 import { ndjsonSource } from './ndjson.js';
-import { csvSource, type RecordSource } from './records.js';
+import { csvOptions, csvSource, type RecordSource } from './records.js';
+import { ColumnMap } from '../import/column-map.js';
 
 const MiB = 1024 * 1024;
 /**
@@ -83,6 +84,12 @@ class Feed {
     else this.deps.log.warn(`warning: ${this.name}: ignoring key "${key}" (not a car column)`);
   };
 
+  /** JSON keys to car columns (aliases, --map), warning once per unknown key. */
+  get keys(): ColumnMap {
+    return (this.keyMap ??= new ColumnMap(this.o.map, this.onUnknownKey));
+  }
+  private keyMap: ColumnMap | undefined;
+
   bytesRead(): number {
     return (this.client?.stats().bytes ?? 0) + this.localBytes;
   }
@@ -113,7 +120,7 @@ class Feed {
       signal?.throwIfAborted();
       const res = attempt === 1 && firstTry ? { status: 200, ...firstTry } : await this.http().getText(url, { signal, onBackoff });
       if (res.status === 404) throw remoteFailed(`GET ${url} failed: HTTP 404 Not Found`);
-      const p = parsePage(res.text, url, this.onUnknownKey);
+      const p = parsePage(res.text, url, this.keys);
       if (p.ok) return { url, base: res.url, next: p.next, items: p.items, size: p.size, count: p.count };
       if (!p.invalidJson || attempt >= attempts) {
         throw remoteFailed(`GET ${url} failed${p.invalidJson ? ` after ${plural(attempt, 'attempt')}` : ''}: ${p.error}`);
@@ -157,7 +164,7 @@ class Feed {
   async loadFilePage(href: string): Promise<Page> {
     const file = fileURLToPath(href);
     const text = await readWhole(file, () => fs.createReadStream(file), (n) => (this.localBytes += n));
-    return localPage(text, file, href, this.onUnknownKey);
+    return localPage(text, file, href, this.keys);
   }
 
   readonly load = (url: string, signal?: AbortSignal, onBackoff?: (waiting: boolean) => void): Promise<Page> =>
@@ -173,8 +180,8 @@ class Feed {
   }
 }
 
-function localPage(text: string, name: string, base: string, onUnknownKey: (key: string) => void): Page {
-  const p = parsePage(text, name, onUnknownKey);
+function localPage(text: string, name: string, base: string, keys: ColumnMap): Page {
+  const p = parsePage(text, name, keys);
   if (!p.ok) throw new CarsError('INPUT_UNREADABLE', `${name}: ${p.error}`);
   return { url: name, base, next: p.next, items: p.items, size: p.size, count: p.count };
 }
@@ -220,6 +227,7 @@ function pagedSource(name: string, first: Page, feed: Feed): RecordSource {
     name,
     columns: [...CAR_COLUMNS],
     items: pageItems(first, { load: feed.load, resolve: resolveNext, parallel: feed.pageFetches(first) }),
+    columnMap: feed.keys,
     totalBytes: undefined,
     bytesRead: () => feed.bytesRead(),
     close: () => feed.close(),
@@ -318,9 +326,9 @@ async function openUrl(source: string, o: ImportOptions, feed: Feed): Promise<Re
   }
   switch (detected.format) {
     case 'csv':
-      return closingFeed(await csvSource(httpInput(source, url.href, res), o.delimiter ?? detected.delimiter ?? ','), feed);
+      return closingFeed(await csvSource(httpInput(source, url.href, res), csvOptions(source, o, detected.delimiter)), feed);
     case 'ndjson':
-      return closingFeed(ndjsonSource(httpInput(source, url.href, res), { onUnknownKey: feed.onUnknownKey }), feed);
+      return closingFeed(ndjsonSource(httpInput(source, url.href, res), { keys: feed.keys, encoding: o.encoding }), feed);
     case 'json':
       return pagedSource(source, await feed.firstPageFromStream(url.href, res), feed);
   }
@@ -330,16 +338,14 @@ async function openLocal(source: string, o: ImportOptions, deps: Deps, feed: Fee
   const format = o.format ?? formatFromPath(source)?.format ?? 'csv';
   const input = await openInput(source, deps.stdin as Readable);
   switch (format) {
-    case 'csv': {
-      const delimiter = o.delimiter ?? (/\.tsv(\.gz)?$/i.test(source) ? '\t' : ',');
-      return closingFeed(await csvSource(input, delimiter), feed);
-    }
+    case 'csv':
+      return closingFeed(await csvSource(input, csvOptions(source, o)), feed);
     case 'ndjson':
-      return closingFeed(ndjsonSource(input, { onUnknownKey: feed.onUnknownKey }), feed);
+      return closingFeed(ndjsonSource(input, { keys: feed.keys, encoding: o.encoding }), feed);
     case 'json': {
       const text = await readWhole(input.name, () => input.stream, () => undefined);
       const base = source === '-' ? '' : pathToFileURL(path.resolve(source)).href;
-      const first = localPage(text, input.name, base, feed.onUnknownKey);
+      const first = localPage(text, input.name, base, feed.keys);
       const src = pagedSource(input.name, first, feed);
       // The first page's bytes come from the input; later ones are counted by the feed.
       return { ...src, totalBytes: input.totalBytes, bytesRead: () => input.bytesRead() + feed.bytesRead() };

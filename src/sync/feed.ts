@@ -10,6 +10,9 @@ import { httpInput } from '../sources/remote.js';
 import { csvSource } from '../sources/records.js';
 import { checkPriceRow, parseNdjsonLine, vinKey } from './feed-rows.js';
 import { NdjsonSplitter, type NdjsonLine } from '../sources/ndjson.js';
+import { CsvRow } from '../sources/csv-records.js';
+import { ColumnMap, type HeaderMaps } from '../import/column-map.js';
+import { decodeInput, escapedByte, notUtf8Message, unescapeAs1252, Utf8TextDecoder, type EncodingOption, type TextFacts } from '../sources/encoding.js';
 
 export interface FeedRow {
   kind: 'row';
@@ -34,6 +37,8 @@ export type FeedItem = FeedRow | FeedReject;
 export interface Feed {
   name: string;
   format: 'csv' | 'ndjson';
+  /** How its bytes were read (known once the first have been). */
+  text: TextFacts;
   /** The columns of the rejects file (the CSV header as given, or vin, price). */
   columns: string[];
   items: AsyncIterable<FeedItem[]>;
@@ -47,7 +52,19 @@ export const isUrl = (s: string) => /^https?:\/\//i.test(s);
  * Opens the feed. A URL goes through the run's HTTP client (rate, retries, timeouts); the body's
  * failure surfaces from `items` as CarsError('REMOTE_FAILED').
  */
-export async function openFeed(source: string, opts: { stdin: Readable; http?: HttpClient; warn(message: string): void }): Promise<Feed> {
+export interface FeedOptions {
+  stdin: Readable;
+  http?: HttpClient;
+  warn(message: string): void;
+  encoding?: EncodingOption;
+  /** One character or 'auto'. */
+  delimiter?: string;
+  map?: HeaderMaps;
+  decimal?: '.' | ',';
+  strictQuotes?: boolean;
+}
+
+export async function openFeed(source: string, opts: FeedOptions): Promise<Feed> {
   const remote = isUrl(source);
   let input: Input;
   if (remote) {
@@ -61,26 +78,42 @@ export async function openFeed(source: string, opts: { stdin: Readable; http?: H
   // A feed that is not what it should be: for a URL that is the remote's failure (exit 4), for a
   // file the operator's (exit 2).
   const bad = (message: string) => new CarsError(remote ? 'REMOTE_FAILED' : 'INPUT_HEADER', message);
-  const { first, stream } = await peekText(input.stream);
-  input = { ...input, stream: pieces(stream) };
+  // Decoded to UTF-8 first (encoding.ts), so that the format and the fields are seen in any encoding.
+  const decoded = decodeInput(input, opts.encoding ?? 'auto');
+  const { first, stream } = await peekText(decoded.input.stream);
+  input = { ...decoded.input, stream: pieces(stream) };
   if (first === undefined) throw bad(`${input.name}: the feed is empty; expected a CSV header "vin,price" or NDJSON lines {"vin": ..., "price": ...}`);
-  if (first === '{') return ndjsonFeed(input);
-  return csvFeed(input, bad, opts.warn);
+  const keys = new ColumnMap(opts.map);
+  if (first === '{') return ndjsonFeed(input, decoded.facts, keys, opts.decimal ?? '.');
+  return csvFeed(input, decoded.facts, keys, opts, bad);
 }
 
-async function csvFeed(input: Input, bad: (m: string) => CarsError, warn: (m: string) => void): Promise<Feed> {
-  const src = await csvSource(input, ',').catch((e: unknown) => {
+async function csvFeed(input: Input, facts: TextFacts, keys: ColumnMap, opts: FeedOptions, bad: (m: string) => CarsError): Promise<Feed> {
+  const src = await csvSource(input, { delimiter: opts.delimiter ?? 'auto', encoding: 'utf-8', strictQuotes: opts.strictQuotes }).catch((e: unknown) => {
     throw e instanceof CarsError && e.code === 'INPUT_HEADER' ? bad(e.message) : e;
   });
-  const lower = src.columns.map((c) => c.toLowerCase());
-  const vi = lower.indexOf('vin');
-  const pi = lower.indexOf('price');
+  facts.delimiter = src.text?.delimiter;
+  const where = `${src.name}: line ${src.headerLine ?? 1}`;
+  let vi = -1;
+  let pi = -1;
+  const extra: string[] = [];
+  for (let i = 0; i < src.columns.length; i++) {
+    const c = keys.columnOf(src.columns[i]);
+    const at = c === 'vin' ? vi : c === 'price' ? pi : -2;
+    if (at === -2) {
+      if (!['line', 'error', 'raw'].includes(src.columns[i].trim().toLowerCase())) extra.push(src.columns[i]);
+      continue;
+    }
+    if (at >= 0) throw bad(`${where}: columns ${JSON.stringify(src.columns[at])} and ${JSON.stringify(src.columns[i])} both name ${c}; keep one, or ignore the other with --map '${src.columns[i]}='`);
+    if (c === 'vin') vi = i;
+    else pi = i;
+  }
   if (vi < 0 || pi < 0) {
     const missing = [vi < 0 ? 'vin' : '', pi < 0 ? 'price' : ''].filter(Boolean).join(' and ');
-    throw bad(`${src.name}: line 1: the feed needs the column${missing.includes(' and ') ? 's' : ''} ${missing} (found: ${src.columns.join(', ') || 'none'})`);
+    throw bad(`${where}: the feed needs the column${missing.includes(' and ') ? 's' : ''} ${missing} (found: ${src.columns.map((c) => JSON.stringify(c)).join(', ') || 'none'}); name ${missing.includes(' and ') ? 'them' : 'it'} with --map 'Header=${vi < 0 ? 'vin' : 'price'}'`);
   }
-  const extra = src.columns.filter((_, i) => i !== vi && i !== pi);
-  if (extra.length) warn(`warning: ${src.name}: ignoring column${extra.length > 1 ? 's' : ''} ${extra.join(', ')}`);
+  if (extra.length) opts.warn(`warning: ${src.name}: ignoring column${extra.length > 1 ? 's' : ''} ${extra.join(', ')}`);
+  const decimal = opts.decimal ?? '.';
   const width = src.columns.length;
   async function* items(): AsyncGenerator<FeedItem[]> {
     for await (const chunk of src.items) {
@@ -92,23 +125,27 @@ async function csvFeed(input: Input, bad: (m: string) => CarsError, warn: (m: st
           out[i] = { kind: 'reject', line, values: it.values ?? [], error: it.error, raw: it.raw, key: undefined };
           continue;
         }
+        if (it instanceof CsvRow && !it.isUtf8()) {
+          out[i] = { kind: 'reject', line, values: it.fieldsAs('windows-1252'), error: notUtf8Message(it.firstInvalidByte()), raw: '', key: undefined };
+          continue;
+        }
         const values = it.values;
         if (values.length !== width) {
           out[i] = { kind: 'reject', line, values, error: `wrong number of fields: expected ${width}, got ${values.length}`, raw: values.join(','), key: vinKey(values[vi]) };
           continue;
         }
-        const c = checkPriceRow(values[vi], values[pi]);
+        const c = checkPriceRow(values[vi], values[pi], decimal);
         out[i] = c.ok ? { kind: 'row', vin: c.vin, price: c.price, line } : { kind: 'reject', line, values, error: c.error, raw: '', key: vinKey(values[vi]) };
       }
       yield out;
     }
   }
-  return { name: src.name, format: 'csv', columns: src.columns, items: items(), totalBytes: src.totalBytes, bytesRead: src.bytesRead };
+  return { name: src.name, format: 'csv', text: facts, columns: src.columns, items: items(), totalBytes: src.totalBytes, bytesRead: src.bytesRead };
 }
 
-function ndjsonFeed(input: Input): Feed {
+function ndjsonFeed(input: Input, facts: TextFacts, keys: ColumnMap, decimal: '.' | ','): Feed {
   async function* items(): AsyncGenerator<FeedItem[]> {
-    const decoder = new TextDecoder('utf-8');
+    const decoder = new Utf8TextDecoder();
     const lines = new NdjsonSplitter();
     const convert = (batch: NdjsonLine[]): FeedItem[] => {
       const out: FeedItem[] = [];
@@ -117,24 +154,29 @@ function ndjsonFeed(input: Input): Feed {
           out.push({ kind: 'reject', line: l.line, values: [], error: 'line longer than 1 MiB', raw: l.raw, key: undefined });
           continue;
         }
-        const f = parseNdjsonLine(l.text);
+        const bad = escapedByte(l.text);
+        if (bad >= 0) {
+          out.push({ kind: 'reject', line: l.line, values: [], error: notUtf8Message(bad), raw: unescapeAs1252(l.text), key: undefined });
+          continue;
+        }
+        const f = parseNdjsonLine(l.text, keys);
         if (f.error) {
           out.push({ kind: 'reject', line: l.line, values: [f.vin, f.price], error: f.error, raw: l.text, key: undefined });
           continue;
         }
-        const c = checkPriceRow(f.vin, f.price);
+        const c = checkPriceRow(f.vin, f.price, decimal);
         out.push(c.ok ? { kind: 'row', vin: c.vin, price: c.price, line: l.line } : { kind: 'reject', line: l.line, values: [f.vin, f.price], error: c.error, raw: l.text, key: vinKey(f.vin) });
       }
       return out;
     };
     for await (const chunk of input.stream) {
-      const out = convert(lines.push(decoder.decode(chunk, { stream: true })));
+      const out = convert(lines.push(decoder.push(chunk)));
       if (out.length) yield out;
     }
-    const out = convert(lines.end(lines.push(decoder.decode())));
+    const out = convert(lines.end(lines.push(decoder.end())));
     if (out.length) yield out;
   }
-  return { name: input.name, format: 'ndjson', columns: ['vin', 'price'], items: items(), totalBytes: input.totalBytes, bytesRead: input.bytesRead };
+  return { name: input.name, format: 'ndjson', text: facts, columns: ['vin', 'price'], items: items(), totalBytes: input.totalBytes, bytesRead: input.bytesRead };
 }
 
 /**

@@ -2,16 +2,16 @@ import { describe, expect, it } from 'vitest';
 import { CsvByteSplitter, CsvSplitter, csvField, type CsvByteItem, type CsvItem } from '../../src/sources/csv-records.js';
 
 /** Splits `text` fed in pieces of `step` characters, so every chunk boundary is exercised. */
-function split(text: string, step = text.length || 1, delimiter = ','): CsvItem[] {
-  const s = new CsvSplitter(delimiter);
+function split(text: string, step = text.length || 1, delimiter = ',', strictQuotes = false): CsvItem[] {
+  const s = new CsvSplitter(delimiter, undefined, { strictQuotes });
   const out: CsvItem[] = [];
   for (let i = 0; i < text.length; i += step) s.push(text.slice(i, i + step), out);
   return s.end(out);
 }
 
 /** Splits bytes fed in pieces of `step` bytes: boundaries fall inside characters too. */
-function splitBytes(bytes: Buffer, step: number): CsvByteItem[] {
-  const s = new CsvByteSplitter(',');
+function splitBytes(bytes: Buffer, step: number, strictQuotes = false): CsvByteItem[] {
+  const s = new CsvByteSplitter(',', undefined, { strictQuotes });
   const out: CsvByteItem[] = [];
   // (Copies: the splitter keeps pointing into what it was given.)
   for (let i = 0; i < bytes.length; i += step) s.push(Buffer.from(bytes.subarray(i, i + step)), out);
@@ -21,7 +21,7 @@ function splitBytes(bytes: Buffer, step: number): CsvByteItem[] {
 const simplify = (items: Array<CsvItem | CsvByteItem>) => items.map((i) => (i.kind === 'record' ? [i.line, ...i.fields] : [i.line, 'MALFORMED', i.raw]));
 
 describe('CsvSplitter', () => {
-  const cases: Array<[string, string, unknown[]]> = [
+  const cases: Array<[string, string, unknown[], ('strict' | 'lax')?]> = [
     ['plain LF', 'a,b\n1,2\n', [[1, 'a', 'b'], [2, '1', '2']]],
     ['CRLF', 'a,b\r\n1,2\r\n', [[1, 'a', 'b'], [2, '1', '2']]],
     ['no final newline', 'a,b\n1,2', [[1, 'a', 'b'], [2, '1', '2']]],
@@ -32,17 +32,22 @@ describe('CsvSplitter', () => {
     ['quoted newline keeps line numbers', 'a,"l1\nl2\nl3",c\nd,e,f\n', [[1, 'a', 'l1\nl2\nl3', 'c'], [4, 'd', 'e', 'f']]],
     ['quoted CRLF', '"a\r\nb"\r\nc\r\n', [[1, 'a\r\nb'], [3, 'c']]],
     ['empty quoted', '"",x\n', [[1, '', 'x']]],
-    ['stray quote rejects only its line', 'a,b\n1,x"y\n2,z\n', [[1, 'a', 'b'], [2, 'MALFORMED', '1,x"y'], [3, '2', 'z']]],
+    ['strict: a stray quote rejects only its line', 'a,b\n1,x"y\n2,z\n', [[1, 'a', 'b'], [2, 'MALFORMED', '1,x"y'], [3, '2', 'z']], 'strict'],
+    ['a quote inside an unquoted field is a character', 'a,b\n1,x"y\n2,17" Alloys\n', [[1, 'a', 'b'], [2, '1', 'x"y'], [3, '2', '17" Alloys']]],
+    ["inch marks, as scripts write them", `Golf 6'2" Edition,1\n`, [[1, `Golf 6'2" Edition`, '1']]],
+    ['a quote at the start still opens a quoted field', '"a,b"c,1\nok,2\n', [[1, 'MALFORMED', '"a,b"c,1'], [2, 'ok', '2']]],
     ['text after closing quote', '"ab"c,1\nok,2\n', [[1, 'MALFORMED', '"ab"c,1'], [2, 'ok', '2']]],
-    ['unclosed quote swallows nothing', 'h\n2,"a,b\n3,a,b\n4,a,b\n5,a"x,b\n6,ok\n', [[1, 'h'], [2, 'MALFORMED', '2,"a,b'], [3, '3', 'a', 'b'], [4, '4', 'a', 'b'], [5, 'MALFORMED', '5,a"x,b'], [6, '6', 'ok']]],
+    ['unclosed quote swallows nothing', 'h\n2,"a,b\n3,a,b\n4,a,b\n5,a"x,b\n6,ok\n', [[1, 'h'], [2, 'MALFORMED', '2,"a,b'], [3, '3', 'a', 'b'], [4, '4', 'a', 'b'], [5, '5', 'a"x', 'b'], [6, '6', 'ok']]],
+    ['strict: unclosed quote swallows nothing', 'h\n2,"a,b\n3,a,b\n4,a,b\n5,a"x,b\n6,ok\n', [[1, 'h'], [2, 'MALFORMED', '2,"a,b'], [3, '3', 'a', 'b'], [4, '4', 'a', 'b'], [5, 'MALFORMED', '5,a"x,b'], [6, '6', 'ok']], 'strict'],
     ['unclosed quote at the end', 'a\n"never closed\nmore\n', [[1, 'a'], [2, 'MALFORMED', '"never closed'], [3, 'more']]],
     ['unicode', 'Škoda,Octavia,€\n', [[1, 'Škoda', 'Octavia', '€']]],
   ];
-  it.each(cases)('%s', (_name, text, expected) => {
-    expect(simplify(split(text))).toEqual(expected);
+  it.each(cases)('%s', (_name, text, expected, quotes) => {
+    const strict = quotes === 'strict';
+    expect(simplify(split(text, undefined, ',', strict))).toEqual(expected);
     // The same result whatever the chunk boundaries.
-    for (const step of [1, 2, 3, 5, 7]) expect(simplify(split(text, step))).toEqual(expected);
-    for (const step of [1, 2, 3, 5, 7]) expect(simplify(splitBytes(Buffer.from(text), step))).toEqual(expected);
+    for (const step of [1, 2, 3, 5, 7]) expect(simplify(split(text, step, ',', strict))).toEqual(expected);
+    for (const step of [1, 2, 3, 5, 7]) expect(simplify(splitBytes(Buffer.from(text), step, strict))).toEqual(expected);
   });
 
   it('skips a UTF-8 byte order mark, also when it arrives a byte at a time', () => {

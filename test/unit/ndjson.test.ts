@@ -6,6 +6,7 @@ import { CAR_COLUMNS } from '../../src/import/validate.js';
 import { carValues, parseCarJson, parseKeepingNumbers, RawNumber } from '../../src/sources/car-json.js';
 import { detectFormat, formatFromContentType, formatFromPath } from '../../src/sources/feed-format.js';
 import { pageItems, pageStep, parsePage, type Page } from '../../src/sources/json-pages.js';
+import { ColumnMap } from '../../src/import/column-map.js';
 import { ndjsonItem, ndjsonSource, NdjsonSplitter, type NdjsonLine } from '../../src/sources/ndjson.js';
 import type { SourceItem } from '../../src/sources/records.js';
 
@@ -78,7 +79,7 @@ describe('parseCarJson', () => {
 
   it('matches keys case-insensitively, ignores unknown keys and tells about them', () => {
     const unknown: string[] = [];
-    const r = parseCarJson('{"VIN":"A","Brand":"B","dealer":{"id":7},"line":3}', (k) => unknown.push(k));
+    const r = parseCarJson('{"VIN":"A","Brand":"B","dealer":{"id":7},"line":3}', new ColumnMap(new Map(), (k) => unknown.push(k)));
     expect(r.ok && r.values.slice(0, 2)).toEqual(['A', 'B']);
     expect(unknown).toEqual(['dealer']); // `line` (a rejects-file column) is ignored quietly
   });

@@ -223,7 +223,7 @@ describe('price', () => {
     ['12,345,678,901', 'price "12,345,678,901" has a thousands separator; write a plain number like 12500'],
     ['12.345', 'price "12.345" has more than 2 decimals (or "." separates thousands; then write 12345)'],
     ['12.3456', 'price "12.3456" has more than 2 decimals'],
-    ['12500,50', 'price "12500,50" uses a comma as the decimal mark; write a plain number like 12500.50'],
+    ['12500,50', 'price "12500,50" uses a comma as the decimal mark; import with --decimal , (or write 12500.50)'],
     ['-1', 'price "-1" is negative; it must be 0 or more'],
     ['-0.01', 'price "-0.01" is negative; it must be 0 or more'],
     ['(500)', 'price "(500)" is negative; it must be 0 or more'],
