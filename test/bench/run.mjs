@@ -4,7 +4,7 @@
 import fs from 'node:fs';
 import { startServer } from './harness.mjs';
 
-const all = ['import', 'feed', 'sync', 'explain'];
+const all = ['import', 'encoding', 'feed', 'sync', 'explain'];
 const names = process.argv.slice(2).filter((a) => !a.startsWith('-'));
 const chosen = names.length ? names : all;
 for (const n of chosen) {

@@ -1,4 +1,6 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { chooseDelimiter, csvSource, type CsvOptions } from '../../src/sources/records.js';
 import { CsvByteSplitter, CsvSplitter, csvField, type CsvByteItem, type CsvItem } from '../../src/sources/csv-records.js';
 
 /** Splits `text` fed in pieces of `step` characters, so every chunk boundary is exercised. */
@@ -96,5 +98,74 @@ describe('csvField', () => {
     expect(csvField(v)).toBe(expected);
     // And it reads back.
     expect(simplify(split(csvField(v) + ',end\n'))).toEqual([[1, v, 'end']]);
+  });
+});
+
+describe('CsvByteSplitter, any input split anywhere (fast-check)', () => {
+  // Text built from the characters that matter to CSV, plus a multi-byte one.
+  const csvText = fc.array(fc.constantFrom('a', 'b', ',', ';', '"', '\n', '\r', ' ', 'é', '€'), { maxLength: 80 }).map((a) => a.join(''));
+  it('gives the same items whatever the chunk boundaries, never throws, and accounts for every line', () => {
+    fc.assert(
+      fc.property(csvText, fc.array(fc.nat(), { maxLength: 5 }), fc.boolean(), (text, cuts, strictQuotes) => {
+        const bytes = Buffer.from(text);
+        const whole = simplify(splitBytes(bytes, bytes.length || 1, strictQuotes));
+        const at = [...new Set(cuts.map((c) => c % (bytes.length + 1)))].sort((a, b) => a - b);
+        const s = new CsvByteSplitter(',', undefined, { strictQuotes });
+        const out: CsvByteItem[] = [];
+        let from = 0;
+        for (const c of [...at, bytes.length]) {
+          s.push(Buffer.from(bytes.subarray(from, c)), out);
+          from = c;
+        }
+        expect(simplify(s.end(out))).toEqual(whole);
+        // Items come in line order, each on a line of the input.
+        const lines = whole.map((w) => w[0] as number);
+        expect([...lines].sort((a, b) => a - b)).toEqual(lines);
+        expect(lines.every((l) => l >= 1 && l <= text.split('\n').length)).toBe(true);
+      }),
+    );
+  });
+});
+
+describe('chooseDelimiter and sep= lines (csvSource)', () => {
+  it.each([
+    ['vin,brand,model', ','],
+    ['vin;brand;model', ';'],
+    ['vin\tbrand\tmodel', '\t'],
+    ['vin|brand|model', '|'],
+    ['"a;b;c",x,y', ','],
+    ['vin', ','],
+    ['a;b,c', ','], // a tie goes to the comma
+  ])('%j -> %j', (line, d) => expect(chooseDelimiter(Buffer.from(line))).toBe(d));
+
+  const source = async (text: string, o: CsvOptions = {}) => {
+    const src = await csvSource(
+      {
+        name: 't',
+        stream: (async function* () {
+          yield Buffer.from(text);
+        })(),
+        totalBytes: undefined,
+        bytesRead: () => 0,
+      },
+      o,
+    );
+    const items: Array<[number, string[]]> = [];
+    for await (const chunk of src.items) for (const it of chunk) items.push([it.where as number, it.kind === 'record' ? (it.values as string[]) : ['MALFORMED']]);
+    return { src, items };
+  };
+
+  it('a first line sep=; sets the delimiter, is not a record, and leaves the line numbers the file\'s own', async () => {
+    const { src, items } = await source('sep=;\r\nvin;price\r\nA;1,5\r\n\r\nB;2\r\n');
+    expect(src.columns).toEqual(['vin', 'price']);
+    expect(src.headerLine).toBe(2);
+    expect(src.text?.delimiter).toBe(';');
+    expect(items).toEqual([[3, ['A', '1,5']], [5, ['B', '2']]]);
+  });
+
+  it('an explicit delimiter wins over sep=, and the sep= line is still not a record', async () => {
+    const { src, items } = await source('sep=;\nvin,price\nA,1\n', { delimiter: ',' });
+    expect(src.columns).toEqual(['vin', 'price']);
+    expect(items).toEqual([[3, ['A', '1']]]);
   });
 });

@@ -18,18 +18,18 @@ function rowsOf(bytes: Buffer, delimiter = ','): CsvRow[] {
 }
 
 /** Both paths on one record: null when the fast path leaves it to the full one. */
-function both(r: CsvRow, columns = ALL) {
-  const enc = new RowEncoder(columns, MAX_YEAR);
+function both(r: CsvRow, columns = ALL, decimal: '.' | ',' = '.') {
+  const enc = new RowEncoder(columns, MAX_YEAR, decimal);
   const fast = enc.encode(r);
   const f = r.fields;
   const at = (c: number) => (columns[c] < 0 ? undefined : f[columns[c]]);
-  const full = validateFields(at(0), at(1), at(2), at(3), at(4), at(5), at(6), at(7), at(8), { maxYear: MAX_YEAR });
+  const full = validateFields(at(0), at(1), at(2), at(3), at(4), at(5), at(6), at(7), at(8), { maxYear: MAX_YEAR, decimal });
   return { fast, enc, full, fields: f };
 }
 
 /** Checks the fast path against the full one; returns whether the fast path took the record. */
-function agree(r: CsvRow, columns = ALL): boolean {
-  const { fast, enc, full, fields } = both(r, columns);
+function agree(r: CsvRow, columns = ALL, decimal: '.' | ',' = '.'): boolean {
+  const { fast, enc, full, fields } = both(r, columns, decimal);
   if (!fast) return false;
   expect(full.ok, `fast path took a record the full path rejects: ${JSON.stringify(fields)}: ${full.ok ? '' : full.error}`).toBe(true);
   if (!full.ok) return true;
@@ -108,6 +108,21 @@ describe('RowEncoder', () => {
       if (agree(r, columns)) taken++;
     }
     expect(taken).toBeGreaterThan(300);
+  });
+
+  it('with --decimal , judges each price as the full path does, and writes it with "."', () => {
+    const prices = ['12500,50', '12500,5', '12500', '0,05', '012500,00', '12500.50', '12.500,50', '12,500', '1,2,3', ',5', '5,', '9999999999,99', '10000000000', ''];
+    let taken = 0;
+    for (const p of prices) {
+      const fields = [...BASE];
+      fields[4] = p;
+      const [r] = rowsOf(Buffer.from(fields.map((f) => csvField(f, ';')).join(';') + '\n'), ';');
+      if (agree(r, ALL, ',')) taken++;
+    }
+    expect(taken).toBe(6);
+    const [r] = rowsOf(Buffer.from('1HGCM82633A004352;Honda;Accord;2019;12500,5;;;;\n'), ';');
+    const { enc } = both(r, ALL, ',');
+    expect(enc.out.toString('utf8', 0, enc.length).split('\t')[4]).toBe('12500.50');
   });
 
   it('leaves bytes that are not UTF-8 to the full path (which sees U+FFFD)', () => {

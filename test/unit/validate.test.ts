@@ -355,3 +355,24 @@ describe('several bad fields', () => {
     });
   });
 });
+
+describe('price with a decimal comma (--decimal ,)', () => {
+  it.each([
+    ['12500,50', '12500.50'],
+    ['12500,5', '12500.50'],
+    ['12500', '12500'],
+    ['0,00', '0'],
+    [' 012500,05 ', '12500.05'],
+  ])('accepts %j as %j', (input, price) => {
+    expect(validatePrice(input, ',')).toEqual({ ok: true, price });
+  });
+
+  it.each([
+    ['12500.50', 'price "12500.50" has "." as the decimal mark, but --decimal , says prices use ","; write 12500,50'],
+    ['12.500,50', 'price "12.500,50" has a thousands separator; write a plain number like 12500,50'],
+    ['12,500', 'price "12,500" has more than 2 decimals (or "," separates thousands; then write 12500)'],
+    ['€ 12500,50', 'price "€ 12500,50" has a currency sign; write a plain number like 12500,50'],
+  ])('rejects %j', (input, error) => {
+    expect(validatePrice(input, ',')).toEqual({ ok: false, error });
+  });
+});
