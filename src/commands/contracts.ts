@@ -11,6 +11,8 @@ export interface SyncOptions {
   map?: HeaderMaps;
   decimal?: '.' | ',';
   strictQuotes?: boolean;
+  maxRecordBytes?: number;
+  acceptUnterminated?: boolean;
   dryRun?: boolean;
   batchSize: number;
   workers: number;

@@ -30,6 +30,9 @@ export interface ImportOptions {
   /** The decimal mark of prices: '.' (default) or ','. */
   decimal?: '.' | ',';
   strictQuotes?: boolean;
+  maxRecordBytes?: number;
+  acceptUnterminated?: boolean;
+  maxExpand?: number;
   batchSize: number;
   workers: number;
   rejects?: string;
@@ -50,7 +53,7 @@ export const openFileSource: SourceOpener = async (source, o, deps) => {
     const { openRemoteSource } = await import('../sources/remote.js');
     return openRemoteSource(source, o, deps);
   }
-  const input = await openInput(source, deps.stdin as Readable);
+  const input = await openInput(source, deps.stdin as Readable, { maxExpand: o.maxExpand });
   return csvSource(input, csvOptions(source, o));
 };
 

@@ -103,7 +103,7 @@ async function runSync(o: SyncOptions, deps: Deps): Promise<Outcome> {
     }
     if (o.feed) {
       const feed = await report.phase('open', () =>
-        openFeed(source, { stdin: deps.stdin as Readable, http, warn: log.warn, encoding: o.encoding, delimiter: o.delimiter, map: o.map, decimal: o.decimal, strictQuotes: o.strictQuotes }),
+        openFeed(source, { stdin: deps.stdin as Readable, http, warn: log.warn, encoding: o.encoding, delimiter: o.delimiter, map: o.map, decimal: o.decimal, strictQuotes: o.strictQuotes, maxRecordBytes: o.maxRecordBytes, acceptUnterminated: o.acceptUnterminated }),
       );
       const text = feed.text;
       rejects = new RejectsFile(o.rejects ?? defaultListPath(deps.home, 'rejects', runLabel, source, 'rejects'), feed.columns, { bom: () => text.encoding !== 'utf-8' });

@@ -326,7 +326,7 @@ export class RowEncoder {
     const mo = this.two(s + 5, e);
     const d = this.two(s + 8, e);
     const leap = y % 4 === 0 && (y % 100 !== 0 || y % 400 === 0);
-    if (y === 0 || mo < 1 || mo > 12 || d < 1 || d > (mo === 2 && leap ? 29 : DAYS_IN_MONTH[mo])) return false;
+    if (y < MIN_YEAR || y > this.maxYear || mo < 1 || mo > 12 || d < 1 || d > (mo === 2 && leap ? 29 : DAYS_IN_MONTH[mo])) return false;
     let i = s + 10;
     if (i < e) {
       const t = buf[i];

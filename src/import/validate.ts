@@ -45,6 +45,8 @@ const VIN_CHAR_RE = /[A-HJ-NPR-Za-hj-npr-z0-9]/;
 const IOQ_RE = /[IOQioq]/;
 const PRICE_RE = /^(\d+)(?:\.(\d{1,2}))?$/;
 const PRICE_COMMA_RE = /^(\d+)(?:,(\d{1,2}))?$/;
+const MINUS_ZERO_RE = /^-0+(?:\.0{1,2})?$/;
+const MINUS_ZERO_COMMA_RE = /^-0+(?:,0{1,2})?$/;
 const DIGITS_RE = /^\d+$/;
 const NEGATIVE_INT_RE = /^-\d+$/;
 // After the date (2024-03-01): T10:00, T10:00:00.123Z, " 10:00:00+02", ...+0200, ...+02:00
@@ -111,6 +113,8 @@ function vinError(t: string): string {
 export function validatePrice(v: string | undefined, decimal: '.' | ',' = '.'): { ok: true; price: string } | { ok: false; error: string } {
   const t = v === undefined ? '' : v.trim();
   const m = (decimal === ',' ? PRICE_COMMA_RE : PRICE_RE).exec(t);
+  // Minus zero is zero (some exports write a free car's price as -0.00).
+  if (m === null && (decimal === ',' ? MINUS_ZERO_COMMA_RE : MINUS_ZERO_RE).test(t)) return { ok: true, price: '0' };
   if (m !== null) {
     const price = canonicalPrice(m[1], m[2]);
     if (price !== null) return { ok: true, price };
@@ -124,7 +128,7 @@ function priceErrorComma(t: string): string {
   const q = quote(t);
   if (/^\d+\.\d{1,2}$/.test(t)) return `price ${q} has "." as the decimal mark, but --decimal , says prices use ","; write ${t.replace('.', ',')}`;
   const g = GROUPED_RE.exec(t);
-  if (g !== null && g[2] === ',' && g[4] === undefined && !g[3].includes(',')) {
+  if (g !== null && g[2] === ',' && g[4] === undefined && !g[3].includes(',') && g[1] !== '0') {
     return `price ${q} has more than 2 decimals (or "," separates thousands; then write ${g[1]}${g[3]})`;
   }
   return priceError(t).replace(/ like (\d+)\.(\d\d)\b/, ' like $1,$2');
@@ -154,7 +158,8 @@ function priceError(t: string): string {
     return `price ${q} uses exponent notation; write a plain number${plain ? ` like ${plain}` : ''}`;
   }
   const g = GROUPED_RE.exec(t);
-  if (g !== null && g[2] !== g[4]) {
+  // (A first group of 0 is no thousands: "0.001" has three decimals.)
+  if (g !== null && g[2] !== g[4] && g[1] !== '0') {
     // "12.345" is either three decimals or a dot grouping thousands: say both.
     if (g[2] === '.' && g[4] === undefined && !g[3].includes('.')) {
       return `price ${q} has more than 2 decimals (or "." separates thousands; then write ${g[1]}${g[3]})`;
@@ -207,8 +212,8 @@ function digitsAt(t: string, at: number, n: number): number {
   return v;
 }
 
-/** null when the ISO text names a real date and time, otherwise why not. */
-function listedAtError(t: string): string | null {
+/** null when the ISO text names a real date and time between MIN_YEAR and maxYear, otherwise why not. */
+function listedAtError(t: string, maxYear: number): string | null {
   // The date by hand (most values are just a date), the rest of a timestamp by a sticky regex.
   const y = t.length >= 10 && t.charCodeAt(4) === 45 && t.charCodeAt(7) === 45 ? digitsAt(t, 0, 4) : -1;
   const mo = y < 0 ? -1 : digitsAt(t, 5, 2);
@@ -223,6 +228,7 @@ function listedAtError(t: string): string | null {
   if (y === 0 || mo < 1 || mo > 12 || d < 1 || d > (mo === 2 && leap ? 29 : DAYS_IN_MONTH[mo])) {
     return `listed_at ${quote(t)} is not a real calendar date`;
   }
+  if (y < MIN_YEAR || y > maxYear) return `listed_at ${quote(t)} must be in the years ${MIN_YEAR} to ${maxYear}`;
   if (m === null) return null;
   if (+m[1] > 23 || +m[2] > 59 || (m[3] !== undefined && +m[3] > 59)) return `listed_at ${quote(t)} has an impossible time of day`;
   if (m[4] !== undefined && (+m[4] > 15 || (m[5] !== undefined && +m[5] > 59))) return `listed_at ${quote(t)} has an impossible UTC offset`;
@@ -299,6 +305,7 @@ export function validateFields(
   const mileageText = mileageIn === undefined ? '' : mileageIn.trim();
   if (mileageText !== '') {
     if (DIGITS_RE.test(mileageText) && +mileageText <= MAX_MILEAGE) mileage = +mileageText;
+    else if (/^-0+$/.test(mileageText)) mileage = 0; // minus zero is zero
     else (errors ??= []).push(mileageError(mileageText));
   }
 
@@ -311,7 +318,7 @@ export function validateFields(
 
   const listedText = listedIn === undefined ? '' : listedIn.trim();
   if (listedText !== '') {
-    e = listedAtError(listedText);
+    e = listedAtError(listedText, opts.maxYear);
     if (e !== null) (errors ??= []).push(e);
   }
 

@@ -89,6 +89,8 @@ export interface CsvMalformed {
   error: string;
   /** The physical line the broken record started on, as written. */
   raw: string;
+  /** Its fields, when it was split but refused as a whole (a last line possibly cut). */
+  values?: string[];
 }
 
 export type CsvByteItem = CsvRow | CsvMalformed;
@@ -126,6 +128,10 @@ export class CsvByteSplitter {
   /** Field bounds of the records of the current push (a new array for each). */
   private bounds = new Int32Array(1024);
   private used = 0;
+  /** Inside a record already rejected as too long: bytes are dropped up to the end of its line. */
+  private skipping = false;
+  /** The last record ended with the input, not with a line break (see `unterminated`). */
+  private endedOpen = false;
 
   constructor(delimiter = ',', maxRecordBytes = MAX_RECORD_BYTES, opts: SplitterOptions = {}) {
     const d = Buffer.from(delimiter, 'utf8');
@@ -136,20 +142,62 @@ export class CsvByteSplitter {
     this.line = opts.firstLine ?? 1;
   }
 
-  /** Feeds bytes (which must not change afterwards: records point into them); returns the items that are complete. */
+  /**
+   * Feeds bytes (which must not change afterwards: records point into them); returns the items
+   * that are complete. What is held between pushes is at most one record of up to the record
+   * limit: a longer one is rejected as soon as it passes the limit, and the rest of its line is
+   * dropped as it comes, so the work is linear in the input and the memory bounded.
+   */
   push(chunk: Buffer, out: CsvByteItem[] = []): CsvByteItem[] {
+    if (this.skipping) {
+      const end = lineBreak(chunk, 0);
+      if (end === -1) return out; // still inside the long line
+      this.skipping = false;
+      chunk = chunk.subarray(end); // the line break itself ends the rejected line (an empty line)
+      this.bomChecked = true;
+    }
     this.buf = this.pos < this.buf.length ? Buffer.concat([this.buf.subarray(this.pos), chunk]) : chunk;
     this.pos = 0;
     this.drain(false, out);
+    if (this.buf.length - this.pos > this.maxRecord) this.cut(out);
     return out;
   }
 
   /** Ends the input; returns the last items. */
   end(out: CsvByteItem[] = []): CsvByteItem[] {
-    this.drain(true, out);
+    this.endedOpen = false;
+    if (!this.skipping) this.drain(true, out);
+    this.skipping = false;
     this.buf = EMPTY;
     this.pos = 0;
     return out;
+  }
+
+  /** Whether the last record ended with the input, without a line break after it (cut short, maybe). */
+  get unterminated(): boolean {
+    return this.endedOpen;
+  }
+
+  /** The record at this.pos passed the limit: rejected with its first few KB, the rest of its line dropped. */
+  private cut(out: CsvByteItem[]): void {
+    const start = this.pos;
+    const raw = this.buf.toString('utf8', start, Math.min(this.buf.length, start + RAW_KEPT));
+    out.push({
+      kind: 'malformed',
+      line: this.line,
+      where: this.line,
+      error: `malformed CSV: the record is longer than ${this.maxRecord} bytes (--max-record-bytes); the rest of its line was skipped, and the rejects file keeps its first ${RAW_KEPT} bytes (truncated)`,
+      raw,
+    });
+    const end = lineBreak(this.buf, start + this.maxRecord);
+    if (end === -1) {
+      this.skipping = true;
+      this.buf = EMPTY;
+      this.pos = 0;
+    } else {
+      this.pos = end; // the line break is read as an empty line, which counts the line
+      this.drain(false, out);
+    }
   }
 
   private drain(final: boolean, out: CsvByteItem[]): void {
@@ -185,14 +233,19 @@ export class CsvByteSplitter {
     const delim = this.delim;
     const start = this.pos;
     let i = start;
-    // An empty line (LF or CRLF alone) is skipped.
+    // An empty line (LF, CRLF or a lone CR) is skipped.
     const c0 = buf[i];
-    if (c0 === LF || (c0 === CR && buf[i + 1] === LF)) {
-      this.pos = i + (c0 === LF ? 1 : 2);
+    if (c0 === LF) {
+      this.pos = i + 1;
       this.line++;
       return true;
     }
-    if (c0 === CR && i + 1 >= n && !final) return false;
+    if (c0 === CR) {
+      if (i + 1 >= n && !final) return false; // an LF may follow
+      this.pos = i + (buf[i + 1] === LF ? 2 : 1);
+      this.line++;
+      return true;
+    }
     const first = this.used;
     let extraLines = 0;
     for (;;) {
@@ -217,7 +270,7 @@ export class CsvByteSplitter {
           }
           i = k + 1;
           this.field(~from, k);
-          for (let at = buf.indexOf(LF, from); at !== -1 && at < k; at = buf.indexOf(LF, at + 1)) extraLines++;
+          extraLines += lineBreaks(buf, from, k);
           break;
         }
         if (i - start > this.maxRecord) {
@@ -230,7 +283,7 @@ export class CsvByteSplitter {
             this.used = first;
             return false;
           }
-          return this.emit(first, i, extraLines, out);
+          return this.emit(first, i, extraLines, out, true);
         }
         if (c === delim) {
           i++;
@@ -242,7 +295,7 @@ export class CsvByteSplitter {
             this.used = first;
             return false;
           }
-          if (buf[i + 1] === LF) return this.emit(first, i + 2, extraLines, out);
+          return this.emit(first, i + (buf[i + 1] === LF ? 2 : 1), extraLines, out);
         }
         // A "closing" quote lines later is most likely the opening quote of another field.
         this.used = first;
@@ -255,8 +308,7 @@ export class CsvByteSplitter {
       let c = 0;
       for (; j < n; j++) {
         c = buf[j];
-        if (c === delim || c === LF || c === quoteStops) break;
-        if (c === CR && buf[j + 1] === LF) break;
+        if (c === delim || c === LF || c === CR || c === quoteStops) break;
       }
       if (j >= n) {
         if (!final) {
@@ -264,7 +316,7 @@ export class CsvByteSplitter {
           return false;
         }
         this.field(i, j);
-        return this.emit(first, j, extraLines, out);
+        return this.emit(first, j, extraLines, out, true);
       }
       if (this.strictQuotes && c === QUOTE) {
         this.used = first;
@@ -279,29 +331,49 @@ export class CsvByteSplitter {
         i = j + 1;
         continue;
       }
-      return this.emit(first, j + (c === CR ? 2 : 1), extraLines, out);
+      return this.emit(first, j + (c === CR && buf[j + 1] === LF ? 2 : 1), extraLines, out);
     }
   }
 
-  private emit(first: number, next: number, extraLines: number, out: CsvByteItem[]): boolean {
+  private emit(first: number, next: number, extraLines: number, out: CsvByteItem[], open = false): boolean {
     out.push(new CsvRow(this.line, this.buf, this.bounds, first, (this.used - first) >> 1));
     this.line += 1 + extraLines;
     this.pos = next;
+    this.endedOpen = open;
     return true;
   }
 
   /** Rejects the physical line the record started on and restarts on the next line. */
   private malformed(start: number, final: boolean, error: string, out: CsvByteItem[]): boolean {
-    const eol = this.buf.indexOf(LF, start);
-    if (eol === -1 && !final) return false;
-    let end = eol === -1 ? this.buf.length : eol;
-    if (end > start && this.buf[end - 1] === CR) end--;
-    const raw = this.buf.toString('utf8', start, end);
+    const buf = this.buf;
+    const eol = lineBreak(buf, start);
+    // A CR at the end of what has arrived may be the first half of CR LF.
+    if ((eol === -1 || (buf[eol] === CR && eol + 1 >= buf.length)) && !final) return false;
+    const end = eol === -1 ? buf.length : eol;
+    const raw = buf.toString('utf8', start, Math.min(end, start + RAW_KEPT));
     out.push({ kind: 'malformed', line: this.line, where: this.line, error: `malformed CSV: ${error}`, raw });
     this.line++;
-    this.pos = eol === -1 ? this.buf.length : eol + 1;
+    this.pos = eol === -1 ? buf.length : eol + (buf[eol] === CR && buf[eol + 1] === LF ? 2 : 1);
     return true;
   }
+}
+
+/** How much of a rejected record's text the rejects file keeps. */
+const RAW_KEPT = 4096;
+
+/** Where the first line break (LF or CR) at or after `from` is, or -1. */
+function lineBreak(buf: Buffer, from: number): number {
+  const lf = buf.indexOf(LF, from);
+  const cr = buf.indexOf(CR, from);
+  return cr !== -1 && (lf === -1 || cr < lf) ? cr : lf;
+}
+
+/** Line breaks between `from` and `to` (LF, CR LF and a lone CR each count one). */
+function lineBreaks(buf: Buffer, from: number, to: number): number {
+  let n = 0;
+  for (let at = buf.indexOf(LF, from); at !== -1 && at < to; at = buf.indexOf(LF, at + 1)) n++;
+  for (let at = buf.indexOf(CR, from); at !== -1 && at < to; at = buf.indexOf(CR, at + 1)) if (buf[at + 1] !== LF) n++;
+  return n;
 }
 
 export interface CsvRecord {

@@ -12,6 +12,11 @@ export interface Input {
   totalBytes: number | undefined;
   /** Bytes of the source read so far (compressed bytes for .gz). */
   bytesRead(): number;
+  /**
+   * The input could end early without an error (stdin, a pipe, an HTTP body with no length): a
+   * last line without a line break may then be cut short, and is not taken as it is.
+   */
+  mayBeCut?: boolean;
 }
 
 /** How much is read at a time (see fileInput, and the stream's highWaterMark below). */
@@ -51,7 +56,27 @@ function readFile(source: string, fd: number, buf: Buffer, position: number): nu
   }
 }
 
-export async function openInput(source: string, stdin: Readable): Promise<Input> {
+/** Gzip data may unpack to at most this many times the bytes read (`--max-expand`), once past EXPAND_FLOOR. */
+export const MAX_EXPAND = 1000;
+/** Below this much unpacked, any ratio is fine (a small file of repeated rows packs well). */
+export const EXPAND_FLOOR = 64 * 1024 * 1024;
+
+/**
+ * Stops gzip data that unpacks to far more than it weighs (a "gzip bomb": 10 MB that unpack to
+ * 10 GB of one line keep a core busy for minutes, whatever the record limit does with them).
+ */
+export async function* limitExpansion(unpacked: AsyncIterable<Buffer>, packedRead: () => number, fail: (message: string) => Error, maxExpand = MAX_EXPAND): AsyncGenerator<Buffer> {
+  let n = 0;
+  for await (const c of unpacked) {
+    n += c.length;
+    if (n > EXPAND_FLOOR && n > maxExpand * packedRead()) {
+      throw fail(`the gzip data unpacks to more than ${maxExpand} times its size (${Math.round(n / 1048576)} MiB from ${Math.round(packedRead() / 1024)} KiB so far), which is not what an export looks like; stopped (--max-expand raises the limit)`);
+    }
+    yield c;
+  }
+}
+
+export async function openInput(source: string, stdin: Readable, opts: { maxExpand?: number } = {}): Promise<Input> {
   let raw: Readable;
   let total: number | undefined;
   if (source === '-') {
@@ -89,8 +114,11 @@ export async function openInput(source: string, stdin: Readable): Promise<Input>
     }
   }
   // pipeline() destroys the gunzip stream with the source's error, so the reader sees it.
-  const stream: AsyncIterable<Buffer> = gz ? pipeline(Readable.from(counted(raw)), createGunzip(), () => {}) : counted(raw);
-  return { name: source === '-' ? 'stdin' : source, stream, totalBytes: total, bytesRead: () => read };
+  const name = source === '-' ? 'stdin' : source;
+  const stream: AsyncIterable<Buffer> = gz
+    ? limitExpansion(pipeline(Readable.from(counted(raw)), createGunzip(), () => {}), () => read, (m) => new CarsError('INPUT_UNREADABLE', `${name}: ${m}`), opts.maxExpand)
+    : counted(raw);
+  return { name, stream, totalBytes: total, bytesRead: () => read, mayBeCut: total === undefined };
 }
 
 /** Looks at the first two bytes for the gzip magic without consuming them. */

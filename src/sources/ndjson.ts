@@ -23,17 +23,22 @@ export class NdjsonSplitter {
 
   constructor(private readonly maxLineChars = MAX_LINE_CHARS) {}
 
-  /** Feeds text; returns the lines that are complete (empty lines are skipped, but counted). */
+  /** The last line ended with the input, without a line break (see `unterminated`). */
+  private endedOpen = false;
+
+  /** Feeds text; returns the lines that are complete (empty lines are skipped, but counted). LF, CR LF and a lone CR end a line. */
   push(text: string, out: NdjsonLine[] = []): NdjsonLine[] {
     const buf = this.buf ? this.buf + text : text;
     let start = 0;
-    for (let eol = buf.indexOf('\n'); eol !== -1; eol = buf.indexOf('\n', start)) {
+    for (let eol = nextBreak(buf, 0); eol !== -1; eol = nextBreak(buf, start)) {
+      // A CR last in what has arrived may be half of CR LF: wait for the next text.
+      if (buf.charCodeAt(eol) === 13 && eol + 1 >= buf.length) break;
       this.take(buf.slice(start, eol), out);
-      start = eol + 1;
+      start = eol + (buf.charCodeAt(eol) === 13 && buf.charCodeAt(eol + 1) === 10 ? 2 : 1);
     }
     const rest = start === 0 ? buf : buf.slice(start);
     if (this.skipping) {
-      this.buf = '';
+      this.buf = rest.endsWith('\r') ? '\r' : '';
     } else if (rest.length > this.maxLineChars) {
       out.push({ kind: 'overlong', line: this.line, raw: preview(rest) });
       this.skipping = true;
@@ -44,12 +49,22 @@ export class NdjsonSplitter {
     return out;
   }
 
-  /** The input ended cleanly: the last line counts even without a newline. */
+  /** The input ended cleanly: the last line counts even without a line break. */
   end(out: NdjsonLine[] = []): NdjsonLine[] {
-    if (!this.skipping && this.buf) this.take(this.buf, out);
+    this.endedOpen = false;
+    if (!this.skipping && this.buf && this.buf !== '\r') {
+      const before = out.length;
+      this.take(this.buf, out);
+      this.endedOpen = out.length > before;
+    }
     this.buf = '';
     this.skipping = false;
     return out;
+  }
+
+  /** Whether the last line came without a line break after it (it may have been cut short). */
+  get unterminated(): boolean {
+    return this.endedOpen;
   }
 
   private take(text: string, out: NdjsonLine[]): void {
@@ -62,14 +77,25 @@ export class NdjsonSplitter {
       out.push({ kind: 'overlong', line, raw: preview(text) });
       return;
     }
-    if (text.charCodeAt(text.length - 1) === 13) text = text.slice(0, -1);
     if (!/\S/.test(text)) return;
     out.push({ kind: 'line', line, text });
   }
 }
 
+/** Where the next LF or CR is in `s` from `from`, or -1. */
+function nextBreak(s: string, from: number): number {
+  const lf = s.indexOf('\n', from);
+  const cr = s.indexOf('\r', from);
+  return cr !== -1 && (lf === -1 || cr < lf) ? cr : lf;
+}
+
 function preview(text: string): string {
   return text.length > RAW_PREVIEW ? `${text.slice(0, RAW_PREVIEW)}…` : text;
+}
+
+/** A last line without a line break, from an input that may have been cut: refused, not guessed at. */
+export function possiblyCut(l: NdjsonLine, name: string): SourceItem {
+  return { kind: 'malformed', where: l.line, error: `possibly cut: ${name} ended in the middle of this line (no line break after it); if the line is complete, run again with --accept-unterminated`, raw: l.kind === 'line' ? l.text : l.raw };
 }
 
 /** One split line -> a source item: a record, or a malformed line with its line number. */
@@ -88,22 +114,25 @@ export function ndjsonItem(l: NdjsonLine, keys?: ColumnMap, maxLineChars = MAX_L
  * NDJSON from a byte stream (decoded to UTF-8 first, see encoding.ts); `columns` are the car
  * columns, keys are mapped to them by `keys`.
  */
-export function ndjsonSource(raw: Input, opts: { keys?: ColumnMap; encoding?: EncodingOption } = {}): RecordSource {
+export function ndjsonSource(raw: Input, opts: { keys?: ColumnMap; encoding?: EncodingOption; acceptUnterminated?: boolean; maxLineChars?: number } = {}): RecordSource {
   const { input, facts } = decodeInput(raw, opts.encoding ?? 'auto');
   const keys = opts.keys ?? new ColumnMap();
   async function* items(): AsyncGenerator<SourceItem[]> {
-    const splitter = new NdjsonSplitter();
+    const splitter = new NdjsonSplitter(opts.maxLineChars);
     // Bytes that are not UTF-8 are escaped (never U+FFFD): their line is refused, not stored.
     const decoder = new Utf8TextDecoder();
-    const convert = (lines: NdjsonLine[]) => lines.map((l) => ndjsonItem(l, keys));
+    const convert = (lines: NdjsonLine[]) => lines.map((l) => ndjsonItem(l, keys, opts.maxLineChars));
     // A transfer that breaks throws out of this loop, so end() (which would parse the partial
     // last line) only runs after a clean end of input.
     for await (const chunk of input.stream) {
-      const lines = splitter.push(decoder.push(chunk));
-      if (lines.length) yield convert(lines);
+      // Empty too: the reader checks for an interrupt between chunks.
+      yield convert(splitter.push(decoder.push(chunk)));
     }
-    const last = splitter.end(splitter.push(decoder.end()));
-    if (last.length) yield convert(last);
+    const lines = splitter.end(splitter.push(decoder.end()));
+    const cut = splitter.unterminated && raw.mayBeCut && !opts.acceptUnterminated ? lines.pop() : undefined;
+    const last = convert(lines);
+    if (cut) last.push(possiblyCut(cut, input.name));
+    if (last.length) yield last;
   }
   return {
     name: input.name,

@@ -48,12 +48,16 @@ export interface CsvOptions {
   delimiter?: string;
   encoding?: EncodingOption;
   strictQuotes?: boolean;
+  /** A longer record is rejected (its first few KB kept) and the rest of its line skipped. */
+  maxRecordBytes?: number;
+  /** Take a last line without a line break as it is, even from stdin or a pipe. */
+  acceptUnterminated?: boolean;
 }
 
 /** How a CSV is read from the options: `.tsv` (or a hint from the Content-Type) means tab unless --delimiter says otherwise. */
 export function csvOptions(source: string, o: CsvOptions, hinted?: string): CsvOptions {
   const delimiter = o.delimiter && o.delimiter !== 'auto' ? o.delimiter : (hinted ?? (/\.tsv(\.gz)?$/i.test(source) ? '\t' : 'auto'));
-  return { delimiter, encoding: o.encoding ?? 'auto', strictQuotes: o.strictQuotes };
+  return { delimiter, encoding: o.encoding ?? 'auto', strictQuotes: o.strictQuotes, maxRecordBytes: o.maxRecordBytes, acceptUnterminated: o.acceptUnterminated };
 }
 
 /** The delimiters `auto` chooses from, in the order that wins a tie. */
@@ -97,12 +101,15 @@ async function readStart(it: AsyncIterator<Buffer>): Promise<Start> {
   for (;;) {
     const head = parts.length === 1 ? parts[0] : Buffer.concat(parts, size);
     for (let from = 0; from < head.length; ) {
-      const eol = head.indexOf(10, from);
-      if (eol === -1 && !done) break;
+      // LF, CR LF or a lone CR ends a line (a CR last in what has arrived may be half of CR LF).
+      const lf = head.indexOf(10, from);
+      const cr = head.indexOf(13, from);
+      const eol = cr !== -1 && (lf === -1 || cr < lf) ? cr : lf;
+      if ((eol === -1 || (eol === cr && eol + 1 >= head.length)) && !done) break;
       const end = eol === -1 ? head.length : eol;
-      const textEnd = end > from && head[end - 1] === 13 ? end - 1 : end;
-      if (textEnd > from) return { head, lineStart: from, textEnd, lineEnd: eol === -1 ? end : eol + 1, done };
-      from = end + 1;
+      const next = eol === -1 ? end : eol + (eol === cr && head[eol + 1] === 10 ? 2 : 1);
+      if (end > from) return { head, lineStart: from, textEnd: end, lineEnd: next, done };
+      from = next;
     }
     if (done || size > MAX_RECORD_BYTES) return { head, lineStart: 0, textEnd: 0, lineEnd: 0, done };
     const r = await it.next();
@@ -131,15 +138,32 @@ export async function csvSource(raw: Input, opts: CsvOptions | string = {}): Pro
   const sep = SEP_LINE.exec(line.toString('latin1'));
   if (sep) {
     delimiter ??= sep[1];
-    let lf = 0;
-    for (let i = 0; i < start.lineEnd; i++) if (start.head[i] === 10) lf++;
-    firstLineNo = lf + 1;
+    let breaks = 0;
+    for (let i = 0; i < start.lineEnd; i++) if (start.head[i] === 10 || (start.head[i] === 13 && start.head[i + 1] !== 10)) breaks++;
+    firstLineNo = breaks + 1;
     body = start.head.subarray(start.lineEnd);
   } else {
     delimiter ??= chooseDelimiter(line);
   }
   if (Buffer.byteLength(delimiter) !== 1) throw new CarsError('USAGE', `${input.name}: the delimiter ${JSON.stringify(delimiter)} is not one ASCII character`);
-  const splitter = new CsvByteSplitter(delimiter, MAX_RECORD_BYTES, { strictQuotes: o.strictQuotes, firstLine: firstLineNo });
+  const maxRecord = o.maxRecordBytes ?? MAX_RECORD_BYTES;
+  const splitter = new CsvByteSplitter(delimiter, maxRecord, { strictQuotes: o.strictQuotes, firstLine: firstLineNo });
+  /** The end of the input: a last record without a line break from a source that may have been cut is not taken. */
+  const ending = (): CsvByteItem[] => {
+    const last = splitter.end();
+    const r = last[last.length - 1];
+    if (r !== undefined && r.kind === 'record' && splitter.unterminated && raw.mayBeCut && !o.acceptUnterminated) {
+      last[last.length - 1] = {
+        kind: 'malformed',
+        line: r.line,
+        where: r.line,
+        error: `possibly cut: ${input.name} ended in the middle of this line (no line break after it); if the line is complete, run again with --accept-unterminated`,
+        raw: r.fields.join(delimiter),
+        values: r.fields,
+      };
+    }
+    return last;
+  };
   let pending: CsvByteItem[] = [];
   let ended = false;
   let startBytes: Buffer | undefined = body;
@@ -153,12 +177,12 @@ export async function csvSource(raw: Input, opts: CsvOptions | string = {}): Pro
     if (ended) return null;
     if (start.done) {
       ended = true;
-      return splitter.end();
+      return ending();
     }
     const r = await it.next();
     if (r.done) {
       ended = true;
-      return splitter.end();
+      return ending();
     }
     return splitter.push(r.value);
   }
@@ -187,7 +211,8 @@ export async function csvSource(raw: Input, opts: CsvOptions | string = {}): Pro
       for (;;) {
         const chunk = await next();
         if (chunk === null) return;
-        if (chunk.length) yield chunk;
+        // Empty too (blank lines, a long line being skipped): the reader checks for an interrupt between chunks.
+        yield chunk;
       }
     } finally {
       await it.return?.();

@@ -15,7 +15,7 @@ import { CAR_COLUMNS } from '../import/validate.js';
 import type { HttpFigures } from '../report.js';
 import type { Deps } from '../runner.js';
 import { detectFormat, formatFromPath, type Detected } from './feed-format.js';
-import { openInput, type Input } from './input.js';
+import { limitExpansion, openInput, type Input } from './input.js';
 import { pageItems, parsePage, type Page } from './json-pages.js';
 import { ndjsonSource } from './ndjson.js';
 import { csvOptions, csvSource, type RecordSource } from './records.js';
@@ -269,7 +269,15 @@ async function* gunzipIfGzipped(body: AsyncIterable<Buffer>, url: string): Async
       return;
     }
     try {
-      for await (const chunk of pipeline(Readable.from(all()), createGunzip(), () => {})) yield chunk as Buffer;
+      let packed = 0;
+      async function* counted(): AsyncGenerator<Buffer> {
+        for await (const c of all()) {
+          packed += c.length;
+          yield c;
+        }
+      }
+      const unpacked = pipeline(Readable.from(counted()), createGunzip(), () => {}) as AsyncIterable<Buffer>;
+      for await (const chunk of limitExpansion(unpacked, () => packed, (m) => remoteFailed(`GET ${url} failed: ${m}`))) yield chunk;
     } catch (e) {
       if (e instanceof CarsError) throw e;
       throw remoteFailed(`GET ${url} failed: the gzip body is corrupt or cut short (${(e as Error).message})`, e);
@@ -294,11 +302,15 @@ function closingFeed(src: RecordSource, feed: Feed): RecordSource {
 export function httpInput(name: string, url: string, res: StreamResponse): Input {
   // Content-Length counts bytes on the wire, as bytesSoFar() does (gzip or not).
   const length = Number(firstHeader(res.headers?.['content-length']));
+  // With a Content-Length or chunked encoding, a body that ends early is an error; without either,
+  // the end of the connection ends the body, and a cut one looks complete.
+  const chunked = /chunked/i.test(firstHeader(res.headers?.['transfer-encoding']) ?? '');
   return {
     name,
     stream: gunzipIfGzipped(res.body, url),
     totalBytes: Number.isFinite(length) && length > 0 ? length : undefined,
     bytesRead: () => res.bytesSoFar(),
+    mayBeCut: !(Number.isFinite(length) && length >= 0 && firstHeader(res.headers?.['content-length']) !== undefined) && !chunked,
   };
 }
 
@@ -328,7 +340,7 @@ async function openUrl(source: string, o: ImportOptions, feed: Feed): Promise<Re
     case 'csv':
       return closingFeed(await csvSource(httpInput(source, url.href, res), csvOptions(source, o, detected.delimiter)), feed);
     case 'ndjson':
-      return closingFeed(ndjsonSource(httpInput(source, url.href, res), { keys: feed.keys, encoding: o.encoding }), feed);
+      return closingFeed(ndjsonSource(httpInput(source, url.href, res), { keys: feed.keys, encoding: o.encoding, acceptUnterminated: o.acceptUnterminated, maxLineChars: o.maxRecordBytes }), feed);
     case 'json':
       return pagedSource(source, await feed.firstPageFromStream(url.href, res), feed);
   }
@@ -336,12 +348,12 @@ async function openUrl(source: string, o: ImportOptions, feed: Feed): Promise<Re
 
 async function openLocal(source: string, o: ImportOptions, deps: Deps, feed: Feed): Promise<RecordSource> {
   const format = o.format ?? formatFromPath(source)?.format ?? 'csv';
-  const input = await openInput(source, deps.stdin as Readable);
+  const input = await openInput(source, deps.stdin as Readable, { maxExpand: o.maxExpand });
   switch (format) {
     case 'csv':
       return closingFeed(await csvSource(input, csvOptions(source, o)), feed);
     case 'ndjson':
-      return closingFeed(ndjsonSource(input, { keys: feed.keys, encoding: o.encoding }), feed);
+      return closingFeed(ndjsonSource(input, { keys: feed.keys, encoding: o.encoding, acceptUnterminated: o.acceptUnterminated, maxLineChars: o.maxRecordBytes }), feed);
     case 'json': {
       const text = await readWhole(input.name, () => input.stream, () => undefined);
       const base = source === '-' ? '' : pathToFileURL(path.resolve(source)).href;

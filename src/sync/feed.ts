@@ -9,7 +9,7 @@ import { openInput, type Input } from '../sources/input.js';
 import { httpInput } from '../sources/remote.js';
 import { csvSource } from '../sources/records.js';
 import { checkPriceRow, parseNdjsonLine, vinKey } from './feed-rows.js';
-import { NdjsonSplitter, type NdjsonLine } from '../sources/ndjson.js';
+import { NdjsonSplitter, possiblyCut, type NdjsonLine } from '../sources/ndjson.js';
 import { CsvRow } from '../sources/csv-records.js';
 import { ColumnMap, type HeaderMaps } from '../import/column-map.js';
 import { decodeInput, escapedByte, notUtf8Message, unescapeAs1252, Utf8TextDecoder, type EncodingOption, type TextFacts } from '../sources/encoding.js';
@@ -62,6 +62,8 @@ export interface FeedOptions {
   map?: HeaderMaps;
   decimal?: '.' | ',';
   strictQuotes?: boolean;
+  maxRecordBytes?: number;
+  acceptUnterminated?: boolean;
 }
 
 export async function openFeed(source: string, opts: FeedOptions): Promise<Feed> {
@@ -84,12 +86,12 @@ export async function openFeed(source: string, opts: FeedOptions): Promise<Feed>
   input = { ...decoded.input, stream: pieces(stream) };
   if (first === undefined) throw bad(`${input.name}: the feed is empty; expected a CSV header "vin,price" or NDJSON lines {"vin": ..., "price": ...}`);
   const keys = new ColumnMap(opts.map);
-  if (first === '{') return ndjsonFeed(input, decoded.facts, keys, opts.decimal ?? '.');
+  if (first === '{') return ndjsonFeed(input, decoded.facts, keys, opts.decimal ?? '.', opts.acceptUnterminated);
   return csvFeed(input, decoded.facts, keys, opts, bad);
 }
 
 async function csvFeed(input: Input, facts: TextFacts, keys: ColumnMap, opts: FeedOptions, bad: (m: string) => CarsError): Promise<Feed> {
-  const src = await csvSource(input, { delimiter: opts.delimiter ?? 'auto', encoding: 'utf-8', strictQuotes: opts.strictQuotes }).catch((e: unknown) => {
+  const src = await csvSource(input, { delimiter: opts.delimiter ?? 'auto', encoding: 'utf-8', strictQuotes: opts.strictQuotes, maxRecordBytes: opts.maxRecordBytes, acceptUnterminated: opts.acceptUnterminated }).catch((e: unknown) => {
     throw e instanceof CarsError && e.code === 'INPUT_HEADER' ? bad(e.message) : e;
   });
   facts.delimiter = src.text?.delimiter;
@@ -143,7 +145,7 @@ async function csvFeed(input: Input, facts: TextFacts, keys: ColumnMap, opts: Fe
   return { name: src.name, format: 'csv', text: facts, columns: src.columns, items: items(), totalBytes: src.totalBytes, bytesRead: src.bytesRead };
 }
 
-function ndjsonFeed(input: Input, facts: TextFacts, keys: ColumnMap, decimal: '.' | ','): Feed {
+function ndjsonFeed(input: Input, facts: TextFacts, keys: ColumnMap, decimal: '.' | ',', acceptUnterminated = false): Feed {
   async function* items(): AsyncGenerator<FeedItem[]> {
     const decoder = new Utf8TextDecoder();
     const lines = new NdjsonSplitter();
@@ -170,10 +172,16 @@ function ndjsonFeed(input: Input, facts: TextFacts, keys: ColumnMap, decimal: '.
       return out;
     };
     for await (const chunk of input.stream) {
-      const out = convert(lines.push(decoder.push(chunk)));
-      if (out.length) yield out;
+      // Empty too: the reader checks for an interrupt between chunks.
+      yield convert(lines.push(decoder.push(chunk)));
     }
-    const out = convert(lines.end(lines.push(decoder.end())));
+    const last = lines.end(lines.push(decoder.end()));
+    const cut = lines.unterminated && input.mayBeCut && !acceptUnterminated ? last.pop() : undefined;
+    const out = convert(last);
+    if (cut) {
+      const item = possiblyCut(cut, input.name);
+      out.push({ kind: 'reject', line: cut.line, values: [], error: item.kind === 'malformed' ? item.error : '', raw: cut.kind === 'line' ? cut.text : cut.raw, key: undefined });
+    }
     if (out.length) yield out;
   }
   return { name: input.name, format: 'ndjson', text: facts, columns: ['vin', 'price'], items: items(), totalBytes: input.totalBytes, bytesRead: input.bytesRead };

@@ -121,7 +121,7 @@ describe('CsvByteSplitter, any input split anywhere (fast-check)', () => {
         // Items come in line order, each on a line of the input.
         const lines = whole.map((w) => w[0] as number);
         expect([...lines].sort((a, b) => a - b)).toEqual(lines);
-        expect(lines.every((l) => l >= 1 && l <= text.split('\n').length)).toBe(true);
+        expect(lines.every((l) => l >= 1 && l <= text.split(/\r\n|\r|\n/).length)).toBe(true);
       }),
     );
   });
@@ -167,5 +167,55 @@ describe('chooseDelimiter and sep= lines (csvSource)', () => {
     const { src, items } = await source('sep=;\nvin,price\nA,1\n', { delimiter: ',' });
     expect(src.columns).toEqual(['vin', 'price']);
     expect(items).toEqual([[3, ['A', '1']]]);
+  });
+});
+
+describe('line endings, long records, the end of the input', () => {
+  it.each([
+    ['lone CR (old Mac)', 'a,b\r1,2\r3,4\r', [[1, 'a', 'b'], [2, '1', '2'], [3, '3', '4']]],
+    ['a mix of LF, CRLF and CR', 'a\n1\r\n2\r3\n', [[1, 'a'], [2, '1'], [3, '2'], [4, '3']]],
+    ['CR inside quotes is text, and counts its line', '"x\ry",1\rz,2\r', [[1, 'x\ry', '1'], [3, 'z', '2']]],
+    ['empty lines of CRs', 'a\r\r\rb\r', [[1, 'a'], [4, 'b']]],
+  ])('%s', (_name, text, expected) => {
+    for (const step of [1, 2, 3, 100]) expect(simplify(splitBytes(Buffer.from(text), step))).toEqual(expected);
+  });
+
+  it('rejects a record as soon as it passes the limit, keeps its first 4 KB, and takes the next line', () => {
+    const s = new CsvByteSplitter(',', 64 * 1024);
+    const out: CsvByteItem[] = [];
+    s.push(Buffer.from('h\n'), out);
+    const piece = Buffer.alloc(16 * 1024, 'x');
+    for (let i = 0; i < 64; i++) s.push(piece, out); // 1 MiB of one line, in 16 KB reads
+    s.push(Buffer.from('x,still the long line\nnext,1\n'), out);
+    s.end(out);
+    expect(out.map((i) => [i.line, i.kind])).toEqual([
+      [1, 'record'],
+      [2, 'malformed'],
+      [3, 'record'],
+    ]);
+    const bad = out[1] as { error: string; raw: string };
+    expect(bad.error).toMatch(/longer than 65536 bytes \(--max-record-bytes\).*truncated/);
+    expect(bad.raw).toBe('x'.repeat(4096));
+  });
+
+  it('a 32 MB line costs time linear in its size, not quadratic', () => {
+    const s = new CsvByteSplitter(',');
+    const piece = Buffer.alloc(16 * 1024, 'y');
+    const t0 = performance.now();
+    let n = 0;
+    for (let i = 0; i < 2048; i++) n += s.push(piece).length;
+    n += s.end(s.push(Buffer.from('\nok\n'))).length;
+    // Quadratic, this took minutes; linear, well under a second. The bound is loose on purpose.
+    expect(performance.now() - t0).toBeLessThan(10_000);
+    expect(n).toBe(2);
+  });
+
+  it('says when the last record had no line break after it', () => {
+    const a = new CsvByteSplitter(',');
+    a.end(a.push(Buffer.from('a,b\n1,2')));
+    expect(a.unterminated).toBe(true);
+    const b = new CsvByteSplitter(',');
+    b.end(b.push(Buffer.from('a,b\n1,2\n')));
+    expect(b.unterminated).toBe(false);
   });
 });

@@ -376,3 +376,25 @@ describe('price with a decimal comma (--decimal ,)', () => {
     expect(validatePrice(input, ',')).toEqual({ ok: false, error });
   });
 });
+
+describe('rules at their edges', () => {
+  it.each([['-0'], ['-0.00'], ['-00.0']])('price %j is 0', (p) => expect(validatePrice(p)).toEqual({ ok: true, price: '0' }));
+  it('price -0,00 is 0 with --decimal ,', () => expect(validatePrice('-0,00', ',')).toEqual({ ok: true, price: '0' }));
+  it('price -1 is still negative', () => expect(validatePrice('-1')).toEqual({ ok: false, error: 'price "-1" is negative; it must be 0 or more' }));
+  it('0.001 has three decimals, and the message suggests nothing odd', () => {
+    expect(validatePrice('0.001')).toEqual({ ok: false, error: 'price "0.001" has more than 2 decimals' });
+  });
+  it.each([
+    ['1885-12-31', /listed_at "1885-12-31" must be in the years 1886 to 2027/],
+    ['0001-01-01', /must be in the years 1886/],
+    ['2028-01-01', /must be in the years 1886 to 2027/],
+  ])('listed_at %j is out of range', (d, e) => {
+    const r = validateCar({ vin: '1HGCM82633A004352', brand: 'Honda', model: 'Civic', year: '2019', price: '1', listed_at: d }, { maxYear: 2027 });
+    expect(r.ok).toBe(false);
+    expect(!r.ok && r.error).toMatch(e);
+  });
+  it('listed_at 1886-01-29 and mileage -0 are fine', () => {
+    const r = validateCar({ vin: '1HGCM82633A004352', brand: 'Honda', model: 'Civic', year: '2019', price: '1', listed_at: '1886-01-29', mileage: '-0' }, { maxYear: 2027 });
+    expect(r.ok && r.row.mileage).toBe(0);
+  });
+});
