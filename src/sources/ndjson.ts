@@ -39,10 +39,10 @@ export class NdjsonSplitter {
     const rest = start === 0 ? buf : buf.slice(start);
     if (this.skipping) {
       this.buf = rest.endsWith('\r') ? '\r' : '';
-    } else if (rest.length > this.maxLineChars) {
+    } else if (rest.length - (rest.endsWith('\r') ? 1 : 0) > this.maxLineChars) {
       out.push({ kind: 'overlong', line: this.line, raw: preview(rest) });
       this.skipping = true;
-      this.buf = '';
+      this.buf = rest.endsWith('\r') ? '\r' : ''; // (a CR held back may end the line)
     } else {
       this.buf = rest;
     }
@@ -52,10 +52,13 @@ export class NdjsonSplitter {
   /** The input ended cleanly: the last line counts even without a line break. */
   end(out: NdjsonLine[] = []): NdjsonLine[] {
     this.endedOpen = false;
-    if (!this.skipping && this.buf && this.buf !== '\r') {
+    // (A CR last is a line break that no LF followed.)
+    const open = !this.buf.endsWith('\r');
+    const text = open ? this.buf : this.buf.slice(0, -1);
+    if (!this.skipping && text) {
       const before = out.length;
-      this.take(this.buf, out);
-      this.endedOpen = out.length > before;
+      this.take(text, out);
+      this.endedOpen = open && out.length > before;
     }
     this.buf = '';
     this.skipping = false;

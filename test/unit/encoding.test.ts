@@ -60,7 +60,7 @@ describe('Windows-1252 and ISO-8859-1', () => {
     expect(singleByteToUtf8(Buffer.from([b]), 'windows-1252').toString('utf8')).toBe(ch);
   });
 
-  it('ISO-8859-1 is Latin-1 for every byte; both agree with a byte-by-byte decode on any input', () => {
+  it('ISO-8859-1 is Latin-1 for every byte; both agree with a byte-by-byte decode on any input (fast-check)', () => {
     const all = Buffer.from(Array.from({ length: 256 }, (_, i) => i));
     expect(singleByteToUtf8(all, 'iso-8859-1').toString('utf8')).toBe(all.toString('latin1'));
     fc.assert(
@@ -79,7 +79,7 @@ describe('Windows-1252 and ISO-8859-1', () => {
 });
 
 describe('UTF-16', () => {
-  it('any split of any text gives the text (LE and BE), surrogate pairs included', () => {
+  it('any split of any text gives the text (LE and BE), surrogate pairs included (fast-check)', () => {
     fc.assert(
       fc.property(fc.string({ unit: 'grapheme', maxLength: 60 }), fc.array(fc.nat(), { maxLength: 6 }), fc.boolean(), (text, cuts, be) => {
         const le = Buffer.from(text, 'utf16le');
@@ -99,7 +99,7 @@ describe('UTF-16', () => {
 });
 
 describe('UTF-8 text with escaped bytes', () => {
-  it('valid UTF-8, split anywhere, decodes as toString does', () => {
+  it('valid UTF-8, split anywhere, decodes as toString does (fast-check)', () => {
     fc.assert(
       fc.property(fc.string({ unit: 'grapheme', maxLength: 80 }), fc.array(fc.nat(), { maxLength: 6 }), (text, cuts) => {
         const d = new Utf8TextDecoder();
@@ -109,7 +109,7 @@ describe('UTF-8 text with escaped bytes', () => {
     );
   });
 
-  it('any bytes, split anywhere: the same text as decoded whole, and an escape exactly where a byte is not UTF-8', () => {
+  it('any bytes, split anywhere: the same text as decoded whole, and an escape exactly where a byte is not UTF-8 (fast-check)', () => {
     fc.assert(
       fc.property(fc.uint8Array({ maxLength: 120 }), fc.array(fc.nat(), { maxLength: 6 }), (bytes, cuts) => {
         const b = Buffer.from(bytes);

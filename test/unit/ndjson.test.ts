@@ -1,5 +1,6 @@
 // NDJSON line handling, cars as JSON objects, pages and format detection: the pure parts of
 // remote feeds, table-tested.
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { CarsError } from '../../src/errors.js';
 import { CAR_COLUMNS } from '../../src/import/validate.js';
@@ -54,6 +55,32 @@ describe('NdjsonSplitter', () => {
         ['overlong', 4],
       ]);
     }
+  });
+});
+
+describe('NdjsonSplitter, any text split anywhere (fast-check)', () => {
+  const ndjsonText = fc.array(fc.constantFrom('{', '}', '"', 'a', ':', '1', '\n', '\r', ' ', 'é', '😀'), { maxLength: 80 }).map((a) => a.join(''));
+  it('gives the same lines whatever the chunk boundaries; every non-blank line is in a line or an overlong item; LF, CR LF and CR end lines', () => {
+    fc.assert(
+      fc.property(ndjsonText, fc.integer({ min: 1, max: 9 }), fc.integer({ min: 5, max: 40 }), (text, size, max) => {
+        // (An overlong line's preview is what had arrived when it passed the limit: compare the rest.)
+        const shape = (lines: NdjsonLine[]) => lines.map((l) => (l.kind === 'line' ? l : { kind: l.kind, line: l.line }));
+        const whole = split(text, text.length || 1, max);
+        expect(shape(split(text, size, max))).toEqual(shape(whole));
+        const physical = text.split(/\r\n|\r|\n/);
+        const nonBlank = physical.map((l, i) => [l, i + 1] as const).filter(([l]) => /\S/.test(l));
+        expect(whole.map((l) => l.line)).toEqual(nonBlank.map(([, n]) => n));
+      }),
+    );
+  });
+
+  it('says when the last line had no line break', () => {
+    const s = new NdjsonSplitter();
+    s.end(s.push('{"a":1}\n{"b":2}'));
+    expect(s.unterminated).toBe(true);
+    const t = new NdjsonSplitter();
+    t.end(t.push('{"a":1}\r'));
+    expect(t.unterminated).toBe(false);
   });
 });
 
