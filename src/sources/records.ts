@@ -3,7 +3,7 @@
 import { CsvByteSplitter, MAX_RECORD_BYTES, type CsvByteItem } from './csv-records.js';
 import { decodeInput, type EncodingOption, type TextFacts } from './encoding.js';
 import type { ColumnMap } from '../import/column-map.js';
-import type { Input } from './input.js';
+import { inPieces, type Input } from './input.js';
 import { CarsError } from '../errors.js';
 
 export interface SourceRecord {
@@ -129,7 +129,7 @@ async function readStart(it: AsyncIterator<Buffer>): Promise<Start> {
 export async function csvSource(raw: Input, opts: CsvOptions | string = {}): Promise<RecordSource> {
   const o: CsvOptions = typeof opts === 'string' ? { delimiter: opts, encoding: 'utf-8' } : opts;
   const { input, facts } = decodeInput(raw, o.encoding ?? 'auto');
-  const it = input.stream[Symbol.asyncIterator]();
+  const it = inPieces(input.stream)[Symbol.asyncIterator]();
   const start = await readStart(it);
   let delimiter = o.delimiter && o.delimiter !== 'auto' ? o.delimiter : undefined;
   let body = start.head;
@@ -199,7 +199,7 @@ export async function csvSource(raw: Input, opts: CsvOptions | string = {}): Pro
   }
   if (!header) throw new CarsError('INPUT_HEADER', `${input.name}: the input is empty; expected a header line naming the columns`);
   if (header.kind === 'malformed') {
-    await it.return?.();
+    await it.return?.(undefined);
     throw new CarsError('INPUT_HEADER', `${input.name}: line ${header.line}: the header is not valid CSV (${header.error})`);
   }
   const columns = header.fields.map((f) => f.trim());
@@ -215,11 +215,11 @@ export async function csvSource(raw: Input, opts: CsvOptions | string = {}): Pro
         yield chunk;
       }
     } finally {
-      await it.return?.();
+      await it.return?.(undefined);
     }
   }
   const close = async () => {
-    await it.return?.(); // the file, when the items were never read to the end
+    await it.return?.(undefined); // the file, when the items were never read to the end
   };
   return {
     name: input.name,
