@@ -5,18 +5,18 @@ import path from 'node:path';
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { CarsError, EXIT, isCarsError } from './errors.js';
-import { createLogger } from './logger.js';
+import { createLogger, jsonLine } from './logger.js';
 import { POOL_DEFAULTS } from './db/pool.js';
 import type { DatabaseConfig } from './db/database.js';
 import { execute, type Command as CarsCommand, type RunSpec } from './runner.js';
 import { formatSummary } from './output.js';
 import { writeMetricsFile } from './metrics.js';
 import type { Summary } from './report.js';
-import { decimalMark, delimiter, intIn, numberIn, shard } from './options.js';
+import { columnList, decimalMark, delimiter, intIn, numberIn, shard } from './options.js';
 import { ENCODINGS } from './sources/encoding.js';
 import { parseMapOption } from './import/column-map.js';
 import type { SyncOptions, ExplainOptions, SearchOptions } from './commands/contracts.js';
-import { dbMigrate, dbStartStop, dbStatus, formatStatus, type DbStatus } from './commands/db.js';
+import { dbDestroy, dbMigrate, dbPath, dbStartStop, dbStatus, dbUrl, formatPaths, formatStatus, type DbPaths, type DbStatus } from './commands/db.js';
 import { importCommand, type ImportOptions } from './commands/import.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -54,6 +54,17 @@ interface GlobalOpts {
   maxLifetime: number;
   connectTimeout: number;
   statementTimeout: number;
+  logFormat: 'text' | 'json';
+}
+
+/** --log-format, read before commander has parsed (errors of the parse itself are printed in it too). */
+const logJson = process.argv.some((a, i) => a === '--log-format=json' || (a === '--log-format' && process.argv[i + 1] === 'json'));
+
+/** An error line for the operator: text, or with --log-format json one JSON object. */
+function errorOut(code: string, message: string, hint?: string, runId: number | null = null): void {
+  if (logJson) stderr(jsonLine('error', message, code, runId));
+  else if (code === 'INTERNAL') stderr(`cars: unexpected failure: ${message}`);
+  else stderr(`cars: error: ${message}${hint ? `\n  what to do: ${hint}` : ''}`);
 }
 
 /** $CARS_HOME, default ~/.cars. */
@@ -73,7 +84,8 @@ function dbConfig(g: GlobalOpts, cmd: Command): DatabaseConfig {
 
 function specFor(cmd: Command, command: string, source: string | null, needsDb: boolean, record: boolean): RunSpec {
   const g = cmd.optsWithGlobals() as GlobalOpts;
-  const log = createLogger(stderr, !!g.quiet);
+  let runId: number | null = null;
+  const log = createLogger(stderr, !!g.quiet, { format: g.logFormat, runId: () => runId });
   return {
     command,
     source,
@@ -87,22 +99,26 @@ function specFor(cmd: Command, command: string, source: string | null, needsDb: 
     stdout: process.stdout,
     stdin: process.stdin,
     json: !!g.json,
+    onRunId: (id) => (runId = id),
   };
 }
 
-/** Prints a summary (human on stderr, or JSON on stdout), writes metrics, sets the exit code. */
-async function finish(cmd: Command, summary: Summary, human?: string): Promise<void> {
+/**
+ * Prints a summary (human on stderr, or JSON on stdout), writes metrics, sets the exit code.
+ * `data` is what a command answers (a status, a path, a URL): it goes to stdout, where scripts
+ * read it, unless --json puts the whole summary there instead.
+ */
+async function finish(cmd: Command, summary: Summary, human?: string, data?: string): Promise<void> {
   const g = cmd.optsWithGlobals() as GlobalOpts;
   // A run that failed before doing anything gets just its error line, not a report of zeros.
   const didWork = Object.values(summary.rows).some((n) => n > 0);
   if (g.json) process.stdout.write(JSON.stringify(summary) + '\n');
+  else if (data !== undefined && summary.status !== 'failed') process.stdout.write(data.endsWith('\n') ? data : data + '\n');
   else if (!g.quiet && (summary.status !== 'failed' || didWork)) stderr(human ?? formatSummary(summary));
   if (summary.error) {
     const { code, message } = summary.error;
-    if (code === 'INTERNAL') stderr(`cars: unexpected failure: ${message}`);
     // Database messages already say what to check, in one line.
-    else if (code.startsWith('DB_')) stderr(`cars: error: ${message}`);
-    else stderr(`cars: error: ${message}\n  what to do: ${new CarsError(code as never, '').hint}`);
+    errorOut(code, message, code.startsWith('DB_') || code === 'INTERNAL' ? undefined : new CarsError(code as never, '').hint, summary.run_id);
   }
   if (g.metricsFile) {
     await writeMetricsFile(g.metricsFile, summary).catch((e) => {
@@ -139,6 +155,7 @@ program
   .option('-q, --quiet', 'no progress and no report on stderr; errors and warnings still print')
   .option('--no-progress', 'no progress bar or progress lines')
   .option('--metrics-file <path>', 'write Prometheus text metrics here, atomically (node_exporter textfile collector)')
+  .addOption(new Option('--log-format <format>', 'warnings and errors on stderr: text, or json (one object a line: level, code, message, run_id)').choices(['text', 'json']).default('text').env('CARS_LOG_FORMAT'))
   .addOption(new Option('--pool-max <n>', 'most database connections').argParser(intIn(1, 1000)).default(POOL_DEFAULTS.max).env('CARS_POOL_MAX'))
   .addOption(new Option('--idle-timeout <s>', 'seconds before an idle connection closes').argParser(intIn(0)).default(POOL_DEFAULTS.idleTimeout).env('CARS_IDLE_TIMEOUT'))
   .addOption(new Option('--max-lifetime <s>', 'seconds before a connection is recycled').argParser(intIn(1)).default(POOL_DEFAULTS.maxLifetime).env('CARS_MAX_LIFETIME'))
@@ -159,7 +176,7 @@ Exit codes: 0 done, 1 unexpected, 2 usage, 3 over a threshold, 4 remote source f
 5 database unavailable, 130 interrupted.`,
   );
 
-const db = program.command('db').description('the database: migrate, status, start, stop');
+const db = program.command('db').description('the database: migrate, status, start, stop, path, url, psql, destroy');
 db.command('migrate')
   .description('apply pending migrations (every command also does this first)')
   .addHelpText('after', '\nExample:\n  cars db migrate')
@@ -194,7 +211,85 @@ db.command('status')
         await conn.close();
       }
     });
-    await finish(cmd, summary, status ? formatStatus(status) : undefined);
+    await finish(cmd, summary, undefined, status ? formatStatus(status) : undefined);
+  });
+db.command('path')
+  .description('where the embedded database keeps its data, socket and binaries')
+  .addHelpText('after', '\nExample:\n  cars db path\n  du -sh "$(cars db path --json | jq -r .data_directory)"')
+  .action(async (_o, cmd: Command) => {
+    const spec = specFor(cmd, 'db path', null, false, false);
+    let paths: DbPaths | undefined;
+    const summary = await execute(spec, async (deps) => {
+      paths = await dbPath(spec.db, spec.log);
+      Object.assign(deps.report.extra, paths);
+    });
+    await finish(cmd, summary, undefined, paths ? formatPaths(paths) : undefined);
+  });
+db.command('url')
+  .description('a connection string for the database (the embedded server\'s socket; DATABASE_URL without its password)')
+  .addHelpText('after', '\nExample:\n  psql "$(cars db url)" -c "select count(*) from cars"   (while `cars db start` keeps it up)')
+  .action(async (_o, cmd: Command) => {
+    const spec = specFor(cmd, 'db url', null, false, false);
+    let url: string | undefined;
+    const summary = await execute(spec, async (deps) => {
+      url = await dbUrl(spec.db, spec.log);
+      deps.report.extra.url = url;
+    });
+    await finish(cmd, summary, undefined, url);
+  });
+db.command('psql')
+  .description('open psql on the database (starts the embedded server for the session)')
+  .argument('[args...]', 'passed on to psql, e.g. -c "select count(*) from cars"')
+  .addHelpText('after', '\nExamples:\n  cars db psql\n  cars db psql -- -c "select brand, count(*) from cars group by 1"')
+  .action(async (args: string[], _o, cmd: Command) => {
+    const spec = specFor(cmd, 'db psql', null, false, false);
+    const { openDatabase } = await import('./db/database.js');
+    const { spawnSync } = await import('node:child_process');
+    let code = 0;
+    const summary = await execute(spec, async () => {
+      const conn = await openDatabase(spec.db, spec.log); // (migrated, as for every command)
+      try {
+        // A password goes to psql in PGPASSWORD, not on its command line (where `ps` shows it).
+        let url = spec.db.url ?? (await dbUrl(spec.db, spec.log));
+        const extra: Record<string, string> = {};
+        if (spec.db.url) {
+          const u = new URL(spec.db.url);
+          if (u.password) extra.PGPASSWORD = decodeURIComponent(u.password);
+          u.password = '';
+          url = u.toString();
+        }
+        const r = spawnSync('psql', [url, ...args], { stdio: 'inherit', env: { ...process.env, ...extra } });
+        if (r.error) throw new CarsError('USAGE', `cannot run psql (${(r.error as NodeJS.ErrnoException).code}); install the PostgreSQL client (Debian: apt-get install postgresql-client)`);
+        code = r.status ?? 1;
+      } finally {
+        await conn.close();
+      }
+    });
+    if (summary.error) await finish(cmd, summary);
+    else process.exitCode = code;
+  });
+db.command('destroy')
+  .description('stop the embedded server and remove its data and binaries (asks first)')
+  .option('--yes', 'do not ask (for scripts)')
+  .addHelpText('after', '\nExamples:\n  cars db destroy\n  CARS_HOME=/srv/cars cars db destroy --yes')
+  .action(async (o: { yes?: boolean }, cmd: Command) => {
+    const spec = specFor(cmd, 'db destroy', null, false, false);
+    let removed: string[] | undefined;
+    const summary = await execute(spec, async (deps) => {
+      const paths = await dbPath(spec.db, spec.log);
+      if (paths.database_url) throw new CarsError('USAGE', `cars db destroy removes the embedded database only, and DATABASE_URL is set; nothing of that server is touched`);
+      if (!o.yes) {
+        if (!process.stdin.isTTY) throw new CarsError('USAGE', `cars db destroy would remove ${paths.data_directory}; pass --yes to confirm when there is no terminal to ask on`);
+        const { createInterface } = await import('node:readline/promises');
+        const rl = createInterface({ input: process.stdin, output: process.stderr });
+        const answer = await rl.question(`This stops the embedded PostgreSQL and removes ${paths.data_directory} (every car in it) and its binaries. Type yes to go on: `);
+        rl.close();
+        if (answer.trim().toLowerCase() !== 'yes') throw new CarsError('USAGE', 'not confirmed: nothing was removed');
+      }
+      removed = (await dbDestroy(spec.db, spec.log)).removed;
+      deps.report.extra.removed = removed;
+    });
+    await finish(cmd, summary, undefined, removed ? (removed.length ? removed.map((p) => `removed ${p}`).join('\n') : 'nothing to remove') : undefined);
   });
 for (const action of ['start', 'stop'] as const) {
   db.command(action)
@@ -220,6 +315,7 @@ program
   .addOption(new Option('--map <header=column>', "read this header (or JSON key) as this car column; repeatable; 'Header=' ignores it").argParser(mapArg))
   .addOption(new Option('--decimal <mark>', "decimal mark of prices: '.' or ',' (12500,50)").argParser(decimalMark).default('.'))
   .option('--strict-quotes', 'reject a quote inside an unquoted field instead of keeping it as a character')
+  .addOption(new Option('--columns <names>', 'the file has no header row: these are its columns, in order (the first line is data)').argParser(columnList))
   .addOption(new Option('--max-record-bytes <n>', 'reject a longer record (or NDJSON line) and skip the rest of its line').argParser(intIn(1024, 1 << 30)).default(1 << 20))
   .option('--accept-unterminated', 'take a last line without a line break from stdin, a pipe or a URL without a length as it is')
   .addOption(new Option('--max-expand <ratio>', 'stop gzip input that unpacks to more than this many times its size (past 64 MiB)').argParser(intIn(1, 1_000_000)).default(1000))
@@ -344,7 +440,7 @@ async function main() {
       return;
     }
     if (isCarsError(e)) {
-      stderr(`cars: error: ${e.message}\n  what to do: ${e.hint}`);
+      errorOut(e.code, e.message, e.hint);
       process.exitCode = e.exitCode;
       return;
     }

@@ -14,6 +14,7 @@ export function renderMetrics(s: Summary, nowSeconds: number, lastSuccess: numbe
     for (const [labels, v] of samples) lines.push(`${name}{${labels}} ${Number.isFinite(v) ? v : 0}`);
   };
   const success = s.status === 'ok' ? nowSeconds : lastSuccess;
+  gauge('cars_build_info', 'The version of cars that made the last run (always 1).', [[`${cmd},version="${s.version}"`, 1]]);
   gauge('cars_last_run_timestamp_seconds', 'When the last run ended (Unix time).', [[cmd, nowSeconds]]);
   if (success !== null) gauge('cars_last_success_timestamp_seconds', 'When the last successful run ended (Unix time).', [[cmd, success]]);
   gauge('cars_last_run_exit_code', 'Exit code of the last run.', [[cmd, s.exit_code]]);

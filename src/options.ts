@@ -44,3 +44,10 @@ export function shard(v: string): { index: number; count: number } {
   if (!m || count < 1 || count > 1024 || index >= count) throw new InvalidArgumentError('Expected i/n with 0 <= i < n <= 1024, e.g. 0/4.');
   return { index, count };
 }
+
+/** `--columns vin,brand,...`: the names of a header-less file's columns, in order. */
+export function columnList(v: string): string[] {
+  const names = v.split(',').map((c) => c.trim());
+  if (names.length === 0 || names.some((c) => c === '')) throw new InvalidArgumentError('Expected column names separated by commas, e.g. vin,brand,model,year,price.');
+  return names;
+}

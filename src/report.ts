@@ -1,6 +1,8 @@
 // The run report: what a command did, how long each phase took and what it cost in memory.
 // Peak RSS is sampled on a timer (and at every phase boundary), never guessed from the end value.
 
+import { VERSION } from './version.js';
+
 export type Status = 'ok' | 'threshold' | 'failed' | 'interrupted';
 
 export interface PhaseFigure {
@@ -19,6 +21,8 @@ export interface HttpFigures {
 
 export interface Summary {
   command: string;
+  /** The version of cars that made the run. */
+  version: string;
   status: Status;
   exit_code: number;
   run_id: number | null;
@@ -113,6 +117,7 @@ export class RunReport {
     for (const [name, p] of this.phases) phases[name] = { ms: Math.round(p.ms), rss_delta_mb: round1(p.rss_delta_mb) };
     return {
       command: this.command,
+      version: VERSION,
       status,
       exit_code: exitCode,
       run_id: this.runId,

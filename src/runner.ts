@@ -44,6 +44,8 @@ export interface RunSpec {
   stdout: NodeJS.WritableStream;
   stdin: NodeJS.ReadableStream;
   json: boolean;
+  /** Hears the run's id once it is recorded (for log lines that carry it). */
+  onRunId?: (id: number) => void;
 }
 
 export async function execute(spec: RunSpec, fn: Command): Promise<Summary> {
@@ -55,9 +57,12 @@ export async function execute(spec: RunSpec, fn: Command): Promise<Summary> {
   try {
     if (spec.needsDb) {
       db = await report.phase('connect', () => openDatabase(spec.db, spec.log));
-      if (spec.record) report.runId = await startRun(db.sql, spec.command, spec.source).catch((e) => {
-        throw databaseError(e, db!.target);
-      });
+      if (spec.record) {
+        report.runId = await startRun(db.sql, spec.command, spec.source).catch((e) => {
+          throw databaseError(e, db!.target);
+        });
+        spec.onRunId?.(report.runId);
+      }
     }
     const out = await fn({ log: spec.log, report, signal: spec.signal, db: db as Database, home: spec.home, progress: spec.progress, stdout: spec.stdout, stdin: spec.stdin, json: spec.json });
     if (out?.status) status = out.status;

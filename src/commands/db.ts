@@ -1,5 +1,6 @@
 // cars db migrate|status|start|stop
-import { EmbeddedServer } from '../db/embedded.js';
+import { EmbeddedServer, socketUrl } from '../db/embedded.js';
+import { redact as redactUrl } from '../db/target.js';
 import { appliedMigrations, listMigrations, migrate } from '../db/migrate.js';
 import type { DatabaseConfig } from '../db/database.js';
 import type { Logger } from '../logger.js';
@@ -78,4 +79,55 @@ export async function dbStartStop(action: 'start' | 'stop', config: DatabaseConf
   }
   const { wasRunning } = await server.stopPersistent();
   return wasRunning ? `stopped the embedded PostgreSQL in ${server.layout.dataDir}` : `not running (data directory ${server.layout.dataDir})`;
+}
+
+export interface DbPaths {
+  cars_home: string;
+  data_directory: string;
+  socket_directory: string;
+  binaries: string;
+  /** True when CARS_HOME cannot be reached by the postgres user, so the data lives under /var/lib/cars. */
+  fallback: boolean;
+  /** DATABASE_URL (shown without its password) when set: then commands use that server, not these. */
+  database_url: string | null;
+}
+
+/** `cars db path`: where the embedded server keeps its data and binaries. */
+export async function dbPath(config: DatabaseConfig, log: Logger): Promise<DbPaths> {
+  const server = await EmbeddedServer.open(config.home, log);
+  const { layout } = server;
+  return {
+    cars_home: layout.home,
+    data_directory: layout.dataDir,
+    socket_directory: layout.socketDir,
+    binaries: await server.binDir(),
+    fallback: layout.fallback,
+    database_url: config.url ? redactUrl(config.url) : null,
+  };
+}
+
+export function formatPaths(p: DbPaths): string {
+  return [
+    `cars home:       ${p.cars_home}`,
+    `data directory:  ${p.data_directory}${p.fallback ? ' (CARS_HOME is out of reach of the postgres user)' : ''}`,
+    `socket:          ${p.socket_directory}`,
+    `binaries:        ${p.binaries}`,
+    ...(p.database_url ? [`note: DATABASE_URL is set (${p.database_url}): commands use that server, not the embedded one`] : []),
+  ].join('\n');
+}
+
+/** `cars db url`: a connection string that works (the embedded server's socket), or DATABASE_URL without its password. */
+export async function dbUrl(config: DatabaseConfig, log: Logger): Promise<string> {
+  if (config.url) return redactUrl(config.url);
+  const server = await EmbeddedServer.open(config.home, log);
+  return socketUrl(server.layout.socketDir);
+}
+
+/** `cars db destroy`: stop the embedded server and remove its data and binaries. */
+export async function dbDestroy(config: DatabaseConfig, log: Logger): Promise<{ removed: string[] }> {
+  if (config.url) {
+    throw new CarsError('USAGE', `cars db destroy removes the embedded database only, and ${config.urlSource} is set; nothing of that server is touched`);
+  }
+  const server = await EmbeddedServer.open(config.home, log);
+  return server.destroy();
 }

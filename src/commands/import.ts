@@ -33,6 +33,8 @@ export interface ImportOptions {
   maxRecordBytes?: number;
   acceptUnterminated?: boolean;
   maxExpand?: number;
+  /** `--columns`: a file without a header row. */
+  columns?: string[];
   batchSize: number;
   workers: number;
   rejects?: string;
@@ -92,7 +94,7 @@ async function runImport(source: string, o: ImportOptions, deps: Deps, open: Sou
   } else {
     let mapped: ReturnType<typeof mapHeader>;
     try {
-      mapped = mapHeader(columns, columnMap, `${src.name}: line ${src.headerLine ?? 1}`, new Set(REJECT_COLUMNS));
+      mapped = mapHeader(columns, columnMap, o.columns ? `${src.name}: --columns` : `${src.name}: line ${src.headerLine ?? 1}`, new Set(REJECT_COLUMNS));
     } catch (e) {
       await src.close?.(); // a URL's connection and HTTP figures
       throw e;

@@ -119,6 +119,28 @@ export async function binaries(ids: Ids | undefined): Promise<{ pgCtl: string; i
   return { pgCtl: path.join(binDir, 'pg_ctl'), initdb: path.join(binDir, 'initdb') };
 }
 
+/**
+ * Says where the data went when CARS_HOME cannot hold it: once per CARS_HOME (a marker beside the
+ * data directory remembers it), never under --quiet, so cron does not mail it every night.
+ */
+function noteFallbackOnce(layout: Layout, log: Logger): void {
+  // (Beside the data directory, not in it: initdb wants an empty one.)
+  const marker = `${layout.dataDir}.noted`;
+  if (log.quiet || fs.existsSync(marker)) return;
+  log.info(`note: the '${EMBEDDED_USER}' user cannot reach ${layout.home}, so the embedded database lives in ${layout.dataDir} (set CARS_HOME to a world-traversable folder to keep it there; \`cars db path\` shows it again)`);
+  try {
+    fs.mkdirSync(path.dirname(marker), { recursive: true });
+    fs.writeFileSync(marker, `${layout.home}\n`);
+  } catch {
+    // Not remembered: said again next time, which is harmless.
+  }
+}
+
+/** A libpq connection string for the embedded server's socket (psql, and anything built on libpq, take it). */
+export function socketUrl(socketDir: string): string {
+  return `postgresql://${EMBEDDED_USER}@/${EMBEDDED_DB}?host=${socketDir}`;
+}
+
 export function layoutFor(home: string, ids: Ids | undefined): Layout {
   home = path.resolve(home);
   let dataDir = path.join(home, 'pg');
@@ -223,12 +245,7 @@ export class EmbeddedServer {
   static async open(home: string, log: Logger): Promise<EmbeddedServer> {
     const ids = await postgresIds();
     const layout = layoutFor(home, ids);
-    if (layout.fallback) {
-      log.once(
-        'fallback',
-        `note: the '${EMBEDDED_USER}' user cannot reach ${layout.home}, so the embedded database lives in ${layout.dataDir} (set CARS_HOME to a world-traversable folder to keep it there)`,
-      );
-    }
+    if (layout.fallback) noteFallbackOnce(layout, log);
     return new EmbeddedServer(layout, ids, log);
   }
 
@@ -238,7 +255,8 @@ export class EmbeddedServer {
       kind: 'embedded',
       url: `postgres://${EMBEDDED_USER}@localhost:5432/${EMBEDDED_DB}`,
       socketDir,
-      display: `postgres://${EMBEDDED_USER}@localhost:5432/${EMBEDDED_DB} (embedded, socket ${socketDir})`,
+      // It listens on its socket only: the display says so, and `cars db url` prints this form.
+      display: `${socketUrl(socketDir)} (embedded)`,
     };
   }
 
@@ -388,6 +406,41 @@ export class EmbeddedServer {
       await this.ensureDatabase();
       await fsp.rm(this.markerFile(), { force: true });
       return { alreadyRunning };
+    });
+  }
+
+  /** Where the binaries that run the server are (a copy under /var/lib/cars when root's node_modules is out of reach). */
+  async binDir(): Promise<string> {
+    return path.dirname((await binaries(this.ids)).pgCtl);
+  }
+
+  /**
+   * `cars db destroy`: stops the server and removes its data, its socket folder and (when they are
+   * a copy made for the postgres user) its binaries. Refused while another cars command uses it.
+   */
+  async destroy(): Promise<{ removed: string[] }> {
+    return withLock(this.layout.runDir, async () => {
+      const users: string[] = [];
+      for (const f of await fsp.readdir(this.usersDir()).catch(() => [] as string[])) if (Number(f) !== process.pid && alive(Number(f))) users.push(f);
+      if (users.length) throw new CarsError('USAGE', `the embedded database is in use by cars process${users.length > 1 ? 'es' : ''} ${users.join(', ')}; let ${users.length > 1 ? 'them' : 'it'} finish first`);
+      if (await this.running()) {
+        const r = await this.pgCtl(['stop', '-D', this.layout.dataDir, '-m', 'fast', '-w', '-t', '60', '-s']);
+        if (r.code !== 0) throw new CarsError('EMBEDDED_FAILED', `could not stop the embedded PostgreSQL in ${this.layout.dataDir}: ${lastLines(r.out)}`);
+      }
+      const removed: string[] = [];
+      const rm = async (p: string) => {
+        if (!fs.existsSync(p)) return;
+        await fsp.rm(p, { recursive: true, force: true });
+        removed.push(p);
+      };
+      await rm(this.layout.dataDir);
+      await rm(`${this.layout.dataDir}.noted`);
+      if (this.layout.socketDir !== this.layout.dataDir) await rm(this.layout.socketDir);
+      const bin = path.dirname(await this.binDir());
+      if (bin.startsWith(ROOT_FALLBACK_BASE + path.sep)) await rm(bin);
+      await fsp.rm(this.markerFile(), { force: true });
+      await fsp.rm(this.usersDir(), { recursive: true, force: true });
+      return { removed };
     });
   }
 

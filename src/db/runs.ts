@@ -1,9 +1,10 @@
 // Every run that does work is recorded in `runs`.
 import type { Sql } from './pool.js';
 import type { Summary } from '../report.js';
+import { VERSION } from '../version.js';
 
 export async function startRun(sql: Sql, command: string, source: string | null): Promise<number> {
-  const [row] = await sql`insert into runs (command, source) values (${command}, ${source}) returning id`;
+  const [row] = await sql`insert into runs (command, source, version) values (${command}, ${source}, ${VERSION}) returning id`;
   return row.id as number;
 }
 

@@ -52,12 +52,14 @@ export interface CsvOptions {
   maxRecordBytes?: number;
   /** Take a last line without a line break as it is, even from stdin or a pipe. */
   acceptUnterminated?: boolean;
+  /** The columns of a file without a header row (`--columns`): its first line is data. */
+  columns?: string[];
 }
 
 /** How a CSV is read from the options: `.tsv` (or a hint from the Content-Type) means tab unless --delimiter says otherwise. */
 export function csvOptions(source: string, o: CsvOptions, hinted?: string): CsvOptions {
   const delimiter = o.delimiter && o.delimiter !== 'auto' ? o.delimiter : (hinted ?? (/\.tsv(\.gz)?$/i.test(source) ? '\t' : 'auto'));
-  return { delimiter, encoding: o.encoding ?? 'auto', strictQuotes: o.strictQuotes, maxRecordBytes: o.maxRecordBytes, acceptUnterminated: o.acceptUnterminated };
+  return { delimiter, encoding: o.encoding ?? 'auto', strictQuotes: o.strictQuotes, maxRecordBytes: o.maxRecordBytes, acceptUnterminated: o.acceptUnterminated, columns: o.columns };
 }
 
 /** The delimiters `auto` chooses from, in the order that wins a tie. */
@@ -187,22 +189,30 @@ export async function csvSource(raw: Input, opts: CsvOptions | string = {}): Pro
     return splitter.push(r.value);
   }
 
-  // Read until the header record is complete.
-  let header: CsvByteItem | undefined;
-  while (!header) {
-    const items = await next();
-    if (items === null) break;
-    if (items.length) {
-      header = items[0];
-      pending = items.slice(1);
+  let columns: string[];
+  let headerLine: number | undefined;
+  if (o.columns) {
+    // No header row: the columns are named by the option, and the first line is data.
+    columns = o.columns;
+  } else {
+    // Read until the header record is complete.
+    let header: CsvByteItem | undefined;
+    while (!header) {
+      const items = await next();
+      if (items === null) break;
+      if (items.length) {
+        header = items[0];
+        pending = items.slice(1);
+      }
     }
+    if (!header) throw new CarsError('INPUT_HEADER', `${input.name}: the input is empty; expected a header line naming the columns (or name them with --columns)`);
+    if (header.kind === 'malformed') {
+      await it.return?.(undefined);
+      throw new CarsError('INPUT_HEADER', `${input.name}: line ${header.line}: the header is not valid CSV (${header.error})`);
+    }
+    columns = header.fields.map((f) => f.trim());
+    headerLine = header.line;
   }
-  if (!header) throw new CarsError('INPUT_HEADER', `${input.name}: the input is empty; expected a header line naming the columns`);
-  if (header.kind === 'malformed') {
-    await it.return?.(undefined);
-    throw new CarsError('INPUT_HEADER', `${input.name}: line ${header.line}: the header is not valid CSV (${header.error})`);
-  }
-  const columns = header.fields.map((f) => f.trim());
 
   // (CsvRow and the splitter's malformed items are SourceItems as they are.)
   async function* items(): AsyncGenerator<SourceItem[]> {
@@ -228,7 +238,7 @@ export async function csvSource(raw: Input, opts: CsvOptions | string = {}): Pro
     totalBytes: input.totalBytes,
     bytesRead: input.bytesRead,
     close,
-    headerLine: header.line,
+    headerLine,
     text: Object.assign(facts, { delimiter }),
   };
 }

@@ -35,8 +35,10 @@ describe('embedded PostgreSQL', () => {
     const r = await cars(['db', 'status'], { env: { CARS_HOME: h } });
     expect(r.stderr).not.toMatch(/error/i);
     expect(r.code).toBe(0);
-    expect(r.stderr).toMatch(/server:\s+PostgreSQL 18\.\d+ \(embedded\)/);
-    expect(r.stderr).toContain(`data directory:  ${path.join(h, 'pg')}`);
+    // The status is data: on stdout, and it names the socket the server listens on.
+    expect(r.stdout).toMatch(/server:\s+PostgreSQL 18\.\d+ \(embedded\)/);
+    expect(r.stdout).toContain(`data directory:  ${path.join(h, 'pg')}`);
+    expect(r.stdout).toContain(`target:          postgresql://postgres@/cars?host=${path.join(h, 'pg')} (embedded)`);
     expect(pgRunning(h)).toBeNull();
   });
 
@@ -100,7 +102,7 @@ describe('embedded PostgreSQL', () => {
     try {
       const r = await cars(['db', 'status'], { env: { CARS_HOME: h } });
       expect(r.code, r.stderr).toBe(0);
-      expect(r.stderr).toMatch(/PostgreSQL 18/);
+      expect(r.stdout).toMatch(/PostgreSQL 18/);
     } finally {
       sleeper.kill();
     }
@@ -140,12 +142,71 @@ describe.runIf(process.getuid?.() === 0)('as root', () => {
       const notes = r.stderr.split('\n').filter((l) => l.startsWith('note:'));
       expect(notes).toHaveLength(1);
       const dir = /lives in (\/var\/lib\/cars\/pg-[0-9a-f]{8})/.exec(notes[0])![1];
-      expect(r.stderr).toContain(`data directory:  ${dir}`);
+      expect(r.stdout).toContain(`data directory:  ${dir}`);
       expect(fs.existsSync(path.join(dir, 'PG_VERSION'))).toBe(true);
-      fs.rmSync(dir, { recursive: true, force: true });
+      // Said once per CARS_HOME: not on the next run (cron would mail it every night).
+      const again = await cars(['db', 'path'], { env: { CARS_HOME: h } });
+      expect(again.stderr).toBe('');
+      expect(again.stdout).toContain(`data directory:  ${dir} (CARS_HOME is out of reach of the postgres user)`);
+      const gone = await cars(['db', 'destroy', '--yes'], { env: { CARS_HOME: h } });
+      expect(gone.code, gone.stderr).toBe(0);
+      expect(gone.stdout).toContain(`removed ${dir}`);
+      expect(fs.existsSync(dir)).toBe(false);
     } finally {
       fs.rmSync(h, { recursive: true, force: true });
     }
+  });
+});
+
+describe.runIf(process.getuid?.() === 0)('as root, quietly', () => {
+  it('--quiet never prints the note, and does not use up its one showing', async () => {
+    const h = fs.mkdtempSync('/tmp/cars-private-');
+    try {
+      const quiet = await cars(['db', 'path', '--quiet'], { env: { CARS_HOME: h } });
+      expect(quiet.code, quiet.stderr).toBe(0);
+      expect(quiet.stderr).toBe('');
+      const loud = await cars(['db', 'path'], { env: { CARS_HOME: h } });
+      expect(loud.stderr).toMatch(/^note: the 'postgres' user cannot reach /);
+      expect((await cars(['db', 'destroy', '--yes'], { env: { CARS_HOME: h } })).code).toBe(0);
+    } finally {
+      fs.rmSync(h, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('cars db path, url, psql, destroy', () => {
+  it('path and url say where the data is and how to reach it; destroy asks, or takes --yes, and removes it', async () => {
+    const h = home();
+    const p = await cars(['db', 'path', '--json'], { env: { CARS_HOME: h } });
+    expect(p.code, p.stderr).toBe(0);
+    const paths = JSON.parse(p.stdout);
+    expect(paths).toMatchObject({ cars_home: h, data_directory: path.join(h, 'pg'), socket_directory: path.join(h, 'pg'), fallback: false, database_url: null });
+    expect(fs.existsSync(path.join(paths.binaries, 'pg_ctl'))).toBe(true);
+    const u = await cars(['db', 'url'], { env: { CARS_HOME: h } });
+    expect(u.stdout).toBe(`postgresql://postgres@/cars?host=${path.join(h, 'pg')}\n`);
+    // The URL works: psql through `cars db psql` (which starts the server for the session, migrated).
+    const q = await cars(['db', 'psql', '--', '-At', '-c', 'select count(*) from cars'], { env: { CARS_HOME: h } });
+    expect(q.code, q.stderr).toBe(0);
+    expect(q.stdout).toBe('0\n');
+    expect(pgRunning(h)).toBeNull();
+    // No terminal to ask on and no --yes: refused, nothing removed.
+    const refused = await cars(['db', 'destroy'], { env: { CARS_HOME: h } });
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toMatch(/pass --yes/);
+    expect(fs.existsSync(path.join(h, 'pg', 'PG_VERSION'))).toBe(true);
+    const r = await cars(['db', 'destroy', '--yes'], { env: { CARS_HOME: h } });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toBe(`removed ${path.join(h, 'pg')}\n`);
+    expect(fs.existsSync(path.join(h, 'pg'))).toBe(false);
+  });
+
+  it('with DATABASE_URL: url shows it without the password, destroy refuses to touch it', async () => {
+    const url = 'postgres://alice:s3cr3t-pw@db.example:5432/cars';
+    const u = await cars(['db', 'url'], { env: { DATABASE_URL: url } });
+    expect(u.stdout).toBe('postgres://alice@db.example:5432/cars\n');
+    const d = await cars(['db', 'destroy', '--yes'], { env: { DATABASE_URL: url } });
+    expect(d.code).toBe(2);
+    expect(d.stderr + d.stdout).not.toContain('s3cr3t-pw');
   });
 });
 
