@@ -176,6 +176,17 @@ describe.each(servers())('dealer files on $name', (server: Server) => {
     expect(await car('1HGCM82633A777002')).toMatchObject({ brand: 'Citroën', price: '14999.00' });
   });
 
+  it('--columns reads a file without a header row: its first line is data, and names go through the aliases', async () => {
+    const f = file('no-header.csv', '1HGCM82633A777101;Honda;Jazz;2018;8999,90\n1HGCM82633A777102;Honda;HR-V;2021;21500\n');
+    const r = await run(['import', f, '--columns', 'VIN,Make,model,year,price', '--decimal', ',', '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(summary(r).rows).toMatchObject({ read: 2, inserted: 2 });
+    expect(await car('1HGCM82633A777101')).toMatchObject({ brand: 'Honda', model: 'Jazz', price: '8999.90' });
+    const missing = await run(['import', f, '--columns', 'vin,model']);
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toMatch(/no-header\.csv: --columns: missing required columns brand, year, price/);
+  });
+
   it('sync-prices reads a "VIN;Price" feed with decimal commas, in Windows-1252, with aliases', async () => {
     const [{ vin }] = await sql`select vin from cars where brand = 'BMW'`;
     const feed = file('prices.csv', Buffer.from(`sep=;\r\nVIN;Sale Price;Händler\r\n${vin};20999,50;Müller\r\n`, 'latin1'));

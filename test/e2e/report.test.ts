@@ -33,19 +33,23 @@ describe('run report', () => {
     expect(value('cars_last_run_exit_code{command="import"}')).toBe(0);
     expect(value('cars_last_success_timestamp_seconds{command="import"}')).toBeGreaterThan(Date.now() / 1000 - 60);
     expect(value('cars_last_run_rss_peak_bytes{command="import"}')).toBeGreaterThan(10 * 1024 * 1024);
+    const version = (JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;
+    expect(value(`cars_build_info{command="import",version="${version}"}`)).toBe(1);
 
     const json = await cars(['import', path.join(ROOT, 'fixtures/cars.csv'), '--json', '--metrics-file', metrics], { env });
     const s = JSON.parse(json.stdout);
     expect(json.stdout.trim().split('\n')).toHaveLength(1); // one object, nothing else
     expect(s.rows).toMatchObject({ read: 1007, unchanged: 1000, rejected: 7 });
+    expect(s.version).toBe(JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')).version);
     expect(s.timing.total_ms).toBeGreaterThan(0);
     for (const p of ['connect', 'read', 'validate', 'write']) expect(s.timing.phases[p]).toEqual({ ms: expect.any(Number), rss_delta_mb: expect.any(Number) });
     expect(s.memory.rss_peak_mb).toBeGreaterThanOrEqual(s.memory.rss_start_mb);
     expect(s.memory.rss_peak_mb).toBeGreaterThanOrEqual(s.memory.rss_end_mb);
     const sql = connect(url);
     try {
-      const [run] = await sql`select status, counts, peak_rss_mb, finished_at, summary from runs where id = ${s.run_id}`;
+      const [run] = await sql`select status, counts, peak_rss_mb, finished_at, summary, version from runs where id = ${s.run_id}`;
       expect(run.status).toBe('ok');
+      expect(run.version).toBe(s.version);
       expect(run.counts).toEqual(s.rows);
       expect(Number(run.peak_rss_mb)).toBe(s.memory.rss_peak_mb);
       expect(run.finished_at).toBeInstanceOf(Date);
@@ -53,6 +57,20 @@ describe('run report', () => {
     } finally {
       await sql.end({ timeout: 5 });
     }
+  });
+
+  it('--log-format json: warnings and errors on stderr as one JSON object a line, with the run id', async () => {
+    const env = { DATABASE_URL: url, CARS_HOME: tmp };
+    const f = path.join(tmp, 'extra-column.csv');
+    fs.writeFileSync(f, 'vin,brand,model,year,price,Stock #\n1HGCM82633A004352,Honda,Civic,2019,15000,A1\n');
+    const r = await cars(['import', f, '--log-format', 'json', '--quiet'], { env });
+    expect(r.code, r.stderr).toBe(0);
+    const lines = r.stderr.trim().split('\n').map((l) => JSON.parse(l));
+    expect(lines).toEqual([{ time: expect.any(String), level: 'warning', code: null, message: expect.stringMatching(/ignoring column Stock #/), run_id: expect.any(Number) }]);
+    const bad = await cars(['import', path.join(tmp, 'nosuch.csv'), '--log-format=json'], { env });
+    expect(bad.code).toBe(2);
+    const [err] = bad.stderr.trim().split('\n').map((l) => JSON.parse(l));
+    expect(err).toMatchObject({ level: 'error', code: 'INPUT_UNREADABLE', message: expect.stringMatching(/cannot read .*nosuch\.csv: no such file/) });
   });
 
   it('a failed run keeps the last success timestamp in the metrics file and names the failure', async () => {
