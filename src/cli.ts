@@ -2,7 +2,10 @@
 // exit code. Everything it calls receives what it needs and returns data.
 import os from 'node:os';
 import path from 'node:path';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { parseConfig, type Config, type ConfigEntry } from './config.js';
+import { redact } from './db/target.js';
+import { VERSION } from './version.js';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { CarsError, EXIT, isCarsError } from './errors.js';
 import { createLogger, jsonLine } from './logger.js';
@@ -155,6 +158,7 @@ program
   .option('-q, --quiet', 'no progress and no report on stderr; errors and warnings still print')
   .option('--no-progress', 'no progress bar or progress lines')
   .option('--metrics-file <path>', 'write Prometheus text metrics here, atomically (node_exporter textfile collector)')
+  .option('--config <file>', 'settings file (default: cars.toml in the working directory, or CARS_CONFIG)')
   .addOption(new Option('--log-format <format>', 'warnings and errors on stderr: text, or json (one object a line: level, code, message, run_id)').choices(['text', 'json']).default('text').env('CARS_LOG_FORMAT'))
   .addOption(new Option('--pool-max <n>', 'most database connections').argParser(intIn(1, 1000)).default(POOL_DEFAULTS.max).env('CARS_POOL_MAX'))
   .addOption(new Option('--idle-timeout <s>', 'seconds before an idle connection closes').argParser(intIn(0)).default(POOL_DEFAULTS.idleTimeout).env('CARS_IDLE_TIMEOUT'))
@@ -431,8 +435,131 @@ program
     await runWork(cmd, 'search', null, true, searchCommand(o), false);
   });
 
+// ---- the config file: flags, then the environment, then the file, then the defaults ----
+let config: Config | undefined;
+
+/** The commands that take a table in cars.toml, and the options each may set. */
+function configurable(): Map<string, Set<string>> {
+  const names = (c: Command) => new Set(c.options.map((o) => o.attributeName()).filter((n) => n !== 'version' && n !== 'config'));
+  const known = new Map<string, Set<string>>([['global', names(program)]]);
+  for (const c of program.commands) if (c.name() !== 'db' && c.name() !== 'config') known.set(c.name(), names(c));
+  return known;
+}
+
+/** The file named by --config or CARS_CONFIG, or ./cars.toml when there is one. */
+function configFile(): string | undefined {
+  const argv = process.argv;
+  const i = argv.findIndex((a) => a === '--config' || a.startsWith('--config='));
+  if (i >= 0) return argv[i].startsWith('--config=') ? argv[i].slice('--config='.length) : argv[i + 1];
+  if (env.CARS_CONFIG) return env.CARS_CONFIG;
+  return existsSync('cars.toml') ? 'cars.toml' : undefined;
+}
+
+function loadConfig(): void {
+  const file = configFile();
+  if (!file) return;
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new CarsError('USAGE', `cannot read the config file ${file}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message}`);
+  }
+  config = parseConfig(file, text, configurable());
+}
+
+/** The value a config entry gives an option, through the option's own parser (so it is checked as a flag would be). */
+function configValue(opt: Option, e: ConfigEntry): unknown {
+  const fail = (why: string) => new CarsError('USAGE', `${e.where}: ${opt.attributeName().replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`)}: ${why}`);
+  if (!opt.required && !opt.optional) {
+    if (typeof e.value !== 'boolean') throw fail('expected true or false');
+    return opt.negate ? e.value : e.value;
+  }
+  const one = (v: string, previous: unknown) => {
+    if (opt.argChoices && !opt.argChoices.includes(v)) throw fail(`expected one of ${opt.argChoices.join(', ')}, got ${JSON.stringify(v)}`);
+    try {
+      return opt.parseArg ? opt.parseArg(v, previous) : v;
+    } catch (err) {
+      throw fail((err as Error).message);
+    }
+  };
+  if (Array.isArray(e.value)) return e.value.reduce<unknown>((prev, v) => one(v, prev), undefined);
+  return one(String(e.value), undefined);
+}
+
+function applyConfig(cmd: Command, table: string): void {
+  for (const [name, e] of config?.tables.get(table) ?? []) {
+    const source = cmd.getOptionValueSource(name);
+    if (source === 'cli' || source === 'env') continue;
+    const opt = cmd.options.find((o) => o.attributeName() === name);
+    if (opt) cmd.setOptionValueWithSource(name, configValue(opt, e), 'config');
+  }
+}
+
+program.hook('preAction', (_root, action) => {
+  applyConfig(program, 'global');
+  if (action.parent === program && action.name() !== 'config') applyConfig(action, action.name());
+});
+
+/** `cars config`: every setting, its value and where it came from (a password never shown). */
+function effectiveSettings(): Array<{ scope: string; name: string; value: unknown; from: string }> {
+  const out: Array<{ scope: string; name: string; value: unknown; from: string }> = [];
+  const show = (v: unknown, name: string) => (name === 'databaseUrl' && typeof v === 'string' ? redact(v) : v);
+  const snake = (n: string) => n.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
+  const scopes: Array<[string, Command]> = [['global', program], ...program.commands.filter((c) => c.name() !== 'db' && c.name() !== 'config').map((c) => [c.name(), c] as [string, Command])];
+  for (const [scope, cmd] of scopes) {
+    for (const opt of cmd.options) {
+      const name = opt.attributeName();
+      if (name === 'version' || name === 'config') continue;
+      const fromFile = config?.tables.get(scope)?.get(name);
+      const envSet = opt.envVar !== undefined && env[opt.envVar] !== undefined;
+      let value: unknown;
+      let from: string;
+      if (scope === 'global' && cmd.getOptionValueSource(name) === 'cli') {
+        value = cmd.getOptionValue(name);
+        from = 'flag';
+      } else if (envSet) {
+        value = opt.parseArg ? opt.parseArg(env[opt.envVar!]!, undefined) : env[opt.envVar!];
+        from = `env ${opt.envVar}`;
+      } else if (fromFile) {
+        value = configValue(opt, fromFile);
+        from = fromFile.where;
+      } else {
+        value = opt.defaultValue;
+        from = 'default';
+      }
+      if (value === undefined) continue;
+      out.push({ scope, name: snake(name), value: show(value, name), from });
+    }
+  }
+  return out;
+}
+
+program
+  .command('config')
+  .description('print the effective settings and where each came from (flag, environment, cars.toml, default)')
+  .addHelpText('after', '\nExamples:\n  cars config\n  cars --config /etc/cars.toml config --json\n\nThe file: cars.toml in the working directory, or --config <file>, or CARS_CONFIG.\nGlobal options at the top, a table per command:\n  pool_max = 10\n  [import]\n  batch_size = 10000\n  [sync-prices]\n  rate = 100')
+  .action(async (_o, cmd: Command) => {
+    const g = cmd.optsWithGlobals() as GlobalOpts;
+    const settings = effectiveSettings();
+    if (g.json) {
+      process.stdout.write(JSON.stringify({ command: 'config', version: VERSION, status: 'ok', exit_code: 0, file: config?.file ?? null, settings }) + '\n');
+      return;
+    }
+    const lines = [`# config file: ${config?.file ?? 'none (cars.toml in the working directory, --config or CARS_CONFIG)'}`];
+    let scope = '';
+    for (const st of settings) {
+      if (st.scope !== scope) {
+        scope = st.scope;
+        if (scope !== 'global') lines.push(`[${scope}]`);
+      }
+      lines.push(`${`${st.name} = ${JSON.stringify(st.value instanceof Map ? Object.fromEntries(st.value) : st.value)}`.padEnd(40)} # ${st.from}`);
+    }
+    process.stdout.write(lines.join('\n') + '\n');
+  });
+
 async function main() {
   try {
+    loadConfig();
     await program.parseAsync(process.argv);
   } catch (e) {
     if (e instanceof CommanderError) {
