@@ -35,7 +35,8 @@ function onSignal(sig: NodeJS.Signals) {
     stderr(`cars: ${sig} again, quitting now`);
     process.exit(EXIT.interrupted);
   }
-  stderr(`cars: ${sig} received: finishing the batch in flight, then stopping (again to quit at once)`);
+  // On a terminal the progress bar holds the line: the message starts a line of its own.
+  stderr(`${process.stderr.isTTY ? '\n' : ''}cars: ${sig} received: finishing the batch in flight, then stopping (again to quit at once)`);
   interrupt.abort(new CarsError('INTERRUPTED', `interrupted by ${sig}`));
 }
 process.on('SIGINT', onSignal);
@@ -153,6 +154,8 @@ program
   .description('Keep a car-listings PostgreSQL database fed: import CSV files and feeds, sync prices, explain queries.')
   .exitOverride()
   .showHelpAfterError('(add --help for usage)')
+  // Sub-command help lists the global options too (--database-url, --json, --quiet, ...).
+  .configureHelp({ showGlobalOptions: true })
   .addOption(new Option('--database-url <url>', 'PostgreSQL to use (default: the embedded server under $CARS_HOME)').env('DATABASE_URL'))
   .option('--json', 'print one JSON summary object on stdout, nothing else there')
   .option('-q, --quiet', 'no progress and no report on stderr; errors and warnings still print')

@@ -30,11 +30,13 @@ export function formatSummary(s: Summary): string {
   if (s.http) {
     const st = Object.entries(s.http.statuses).map(([k, v]) => `${k}×${v}`).join(' ');
     lines.push(`  http: ${n(s.http.requests)} requests, ${n(s.http.retries)} retries, ${n(s.http.bytes)} bytes${st ? `, status ${st}` : ''}`);
-    lines.push(`  http waits: rate limit ${secs(s.http.rate_wait_ms)}, backoff ${secs(s.http.backoff_wait_ms)}`);
+    lines.push(`  http waits: rate limit ${secs(s.http.rate_wait_ms)}, backoff ${secs(s.http.backoff_wait_ms)} (summed over the requests, which wait side by side)`);
   }
   lines.push(`  time: ${secs(s.timing.total_ms)} total`);
   for (const [name, p] of Object.entries(s.timing.phases)) {
-    lines.push(`    ${name.padEnd(10)} ${secs(p.ms).padStart(9)}  rss ${signed(p.rss_delta_mb)}`);
+    // The writers overlap each other and the reading: their busy times add up past the total.
+    const note = name === 'write' && typeof s.writers === 'number' && s.writers > 1 ? `  (busy time summed over ${s.writers} writers)` : '';
+    lines.push(`    ${name.padEnd(10)} ${secs(p.ms).padStart(9)}  rss ${signed(p.rss_delta_mb)}${note}`);
   }
   const m = s.memory;
   lines.push(`  memory: rss start ${mb(m.rss_start_mb)}, peak ${mb(m.rss_peak_mb)}, end ${mb(m.rss_end_mb)} (peak ${signed(m.rss_peak_mb - m.rss_start_mb)}, end ${signed(m.rss_end_mb - m.rss_start_mb)})`);

@@ -3,10 +3,12 @@
 
 export interface Progress {
   update(rows: number, bytes: number): void;
+  /** Names what the run does after the input is read (writing the last batches, ANALYZE), so a full bar is not a stall. */
+  step(what: string): void;
   stop(): void;
 }
 
-export const noProgress: Progress = { update() {}, stop() {} };
+export const noProgress: Progress = { update() {}, step() {}, stop() {} };
 
 export interface ProgressOptions {
   enabled: boolean;
@@ -43,24 +45,31 @@ export async function createProgress(opts: ProgressOptions): Promise<Progress> {
           line(rows, bytes);
         }
       },
+      step() {},
       stop() {},
     };
   }
   const { default: cliProgress } = await import('cli-progress');
   const format = total
-    ? `${opts.label} {bar} {percentage}% | {rows} rows | {rate} rows/s | ETA {eta_formatted}`
-    : `${opts.label} {rows} rows | {rate} rows/s | {mb} MB read`;
+    ? `${opts.label} {bar} {percentage}% | {rows} rows | {rate} rows/s | ETA {eta_formatted}{step}`
+    : `${opts.label} {rows} rows | {rate} rows/s | {mb} MB read{step}`;
   const bar = new cliProgress.SingleBar(
     { format, stream: opts.stream as NodeJS.WriteStream, fps: 5, etaBuffer: 50, hideCursor: true, clearOnComplete: false },
     cliProgress.Presets.shades_classic,
   );
-  bar.start(total || 1, 0, { rows: '0', rate: '0', mb: '0.0' });
+  let step = '';
+  bar.start(total || 1, 0, { rows: '0', rate: '0', mb: '0.0', step: '' });
   return {
     update(rows, bytes) {
-      bar.update(total ? Math.min(bytes, total) : 0, { rows: fmt(rows), rate: fmt(rate(rows)), mb: (bytes / 1048576).toFixed(1) });
+      bar.update(total ? Math.min(bytes, total) : 0, { rows: fmt(rows), rate: fmt(rate(rows)), mb: (bytes / 1048576).toFixed(1), step });
+    },
+    step(what) {
+      step = ` | ${what}`;
+      bar.update({ step });
     },
     stop() {
       bar.stop();
     },
   };
 }
+

@@ -178,6 +178,8 @@ async function runImport(source: string, o: ImportOptions, deps: Deps, open: Sou
     }
   };
 
+  // The bar stays up until the end: its last steps (the last batches, ANALYZE) are named on it.
+  try {
   let ord = 0;
   let remoteFailure: CarsError | undefined;
   const iterator = src.items[Symbol.asyncIterator]();
@@ -256,6 +258,7 @@ async function runImport(source: string, o: ImportOptions, deps: Deps, open: Sou
     remoteFailure = e;
   } finally {
     // Rows already read are written, so that every record read has its outcome.
+    progress.step('writing the last batches');
     const t0 = performance.now();
     try {
       for (const w of workers) await flush(w);
@@ -263,7 +266,6 @@ async function runImport(source: string, o: ImportOptions, deps: Deps, open: Sou
     } finally {
       report.add('flush', performance.now() - t0);
       progress.update(rows.read, src.bytesRead());
-      progress.stop();
       await rejects.close();
       await iterator.return?.(undefined);
       await src.close?.();
@@ -274,7 +276,10 @@ async function runImport(source: string, o: ImportOptions, deps: Deps, open: Sou
     throw new CarsError('REMOTE_FAILED', `${remoteFailure.message}; ${committedRows} rows were committed before it; run the same command again to finish`, { cause: remoteFailure });
   }
 
-  if (!o.dryRun && rows.inserted + rows.updated > 0) await report.phase('analyze', () => analyzeIfNeeded(sql!, rows.inserted + rows.updated));
+  if (!o.dryRun && rows.inserted + rows.updated > 0) await analyzeIfNeeded(sql!, rows.inserted + rows.updated, report, () => progress.step('ANALYZE cars'));
+  } finally {
+    progress.stop();
+  }
 
   const outcomes = o.dryRun ? rows.valid + rows.rejected : rows.inserted + rows.updated + rows.unchanged + rows.rejected + rows.superseded;
   const balanced = outcomes === rows.read;
@@ -289,6 +294,7 @@ async function runImport(source: string, o: ImportOptions, deps: Deps, open: Sou
   report.extra.columns = columnMap.columns();
   report.extra.ignored_columns = [...columnMap.ignored].filter((h) => !(REJECT_COLUMNS as readonly string[]).includes(normalizeHeader(h)));
   report.extra.dry_run = !!o.dryRun;
+  if (!o.dryRun) report.extra.writers = o.workers;
   const secs = report.elapsedMs() / 1000;
   report.extra.rows_per_second = secs > 0 ? Math.round(rows.read / secs) : 0;
   if (!balanced) return { status: 'failed', error: new CarsError('INTERNAL', `row accounting does not add up: ${report.extra.accounting}`) };
@@ -322,9 +328,15 @@ async function writeWithRetry(sql: Sql, batch: BatchRows, opts: WriteOptions, co
   }
 }
 
-/** ANALYZE after a load that changed a large share of the table, so plans see the new data. */
-async function analyzeIfNeeded(sql: Sql, changed: number): Promise<void> {
-  const [r] = await sql`select greatest(reltuples, 0)::bigint as n, coalesce(n_mod_since_analyze, 0) as m from pg_class c left join pg_stat_user_tables s on s.relid = c.oid where c.oid = 'cars'::regclass`;
+/**
+ * ANALYZE after a load that changed a large share of the table, so plans see the new data. The
+ * `analyze` phase is in the report only when it ran.
+ */
+async function analyzeIfNeeded(sql: Sql, changed: number, report: Deps['report'], onStart: () => void): Promise<void> {
+  if (changed < 1000) return;
+  const [r] = await sql`select greatest(reltuples, 0)::bigint as n from pg_class where oid = 'cars'::regclass`;
   const estimate = Number(r?.n ?? 0);
-  if (changed >= 1000 && changed > 0.1 * Math.max(estimate, 1)) await sql`analyze cars`;
+  if (changed <= 0.1 * Math.max(estimate, 1)) return;
+  onStart();
+  await report.phase('analyze', () => sql`analyze cars`);
 }

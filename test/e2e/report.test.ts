@@ -25,6 +25,10 @@ describe('run report', () => {
     expect(human.stderr).toMatch(/read 1007 = inserted 1000 \+ updated 0 \+ unchanged 0 \+ rejected 7 \+ superseded 0 ✓/);
     for (const phase of ['connect', 'read', 'validate', 'write']) expect(human.stderr).toMatch(new RegExp(`\\n\\s+${phase}\\s+[\\d.]+ m?s\\s+rss [+-]\\d+\\.\\d MB`));
     expect(human.stderr).toMatch(/memory: rss start [\d.]+ MB, peak [\d.]+ MB, end [\d.]+ MB/);
+    // The writers' busy times overlap: the line says they are summed.
+    expect(human.stderr).toMatch(/\n\s+write\s+[\d.]+ m?s\s+rss [+-]\d+\.\d MB  \(busy time summed over 2 writers\)/);
+    // ANALYZE ran (1000 new cars in an empty table), so its phase is there.
+    expect(human.stderr).toMatch(/\n\s+analyze\s/);
 
     const prom = fs.readFileSync(metrics, 'utf8');
     expect(fs.readdirSync(tmp).filter((f) => f.endsWith('.tmp'))).toEqual([]); // renamed into place
