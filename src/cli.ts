@@ -2,7 +2,12 @@
 // exit code. Everything it calls receives what it needs and returns data.
 import os from 'node:os';
 import path from 'node:path';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { countsText, listRuns, pruneRuns, showRun, type RunsOptions } from './commands/runs.js';
+import { runsCsv, runsTable } from './runs/format.js';
+import { runHtml, runSvg } from './runs/chart.js';
+import { sparkline } from './timeline.js';
+import { TIMELINE } from './report.js';
 import { parseConfig, type Config, type ConfigEntry } from './config.js';
 import { redact } from './db/target.js';
 import { VERSION } from './version.js';
@@ -118,7 +123,14 @@ async function finish(cmd: Command, summary: Summary, human?: string, data?: str
   const didWork = Object.values(summary.rows).some((n) => n > 0);
   if (g.json) process.stdout.write(JSON.stringify(summary) + '\n');
   else if (data !== undefined && summary.status !== 'failed') process.stdout.write(data.endsWith('\n') ? data : data + '\n');
-  else if (!g.quiet && (summary.status !== 'failed' || didWork)) stderr(human ?? formatSummary(summary));
+  else if (!g.quiet && (summary.status !== 'failed' || didWork)) {
+    let text = human ?? formatSummary(summary);
+    // On a terminal, a long run's report ends with the shape of its rows/s.
+    const points = summary[TIMELINE]?.points ?? [];
+    const line = process.stderr.isTTY && summary.timing.total_ms > 5000 ? sparkline(points) : '';
+    if (line) text += `\n  rows/s: ${line}`;
+    stderr(text);
+  }
   if (summary.error) {
     const { code, message } = summary.error;
     // Database messages already say what to check, in one line.
@@ -436,6 +448,76 @@ program
   .action(async (o: SearchOptions, cmd: Command) => {
     const { searchCommand } = await import('./commands/search.js');
     await runWork(cmd, 'search', null, true, searchCommand(o), false);
+  });
+
+const runs = program
+  .command('runs')
+  .description('the run history, newest first (a run whose process is gone is marked abandoned)')
+  .option('--command <name>', 'only runs of this command (import, sync-prices, ...)')
+  .addOption(new Option('--status <status>', 'only runs that ended so').choices(['running', 'ok', 'threshold', 'failed', 'interrupted', 'abandoned']))
+  .option('--since <when>', 'only runs started since: an age (24h, 7d, 90m) or a date (2026-12-01)')
+  .addOption(new Option('--limit <n>', 'runs per page').argParser(intIn(1, 1000)).default(20))
+  .option('--after <cursor>', 'the "next" cursor of the previous page')
+  .addOption(new Option('--format <format>', 'output on stdout').choices(['table', 'json', 'csv']).default('table'))
+  .addHelpText('after', '\nExamples:\n  cars runs\n  cars runs --command sync-prices --since 24h\n  cars runs --status failed --format json\n  cars runs show 42 --chart run42.svg\n  cars runs prune --older-than 90d')
+  .action(async (o: RunsOptions, cmd: Command) => {
+    const spec = specFor(cmd, 'runs', null, true, false);
+    let data: string | undefined;
+    const summary = await execute(spec, async (deps) => {
+      const page = await listRuns(deps.db.sql, o);
+      deps.report.rows.runs = page.items.length;
+      data = o.format === 'json' ? JSON.stringify(page) : o.format === 'csv' ? runsCsv(page.items) : runsTable(page.items, page.next);
+    });
+    await finish(cmd, summary, undefined, data);
+  });
+runs
+  .command('show')
+  .description("one run's report as it was printed, its error and files; --chart draws it")
+  .argument('<id>', 'the run id (the first column of `cars runs`)', intIn(1))
+  .option('--chart <file>', 'write a picture of the run: rows/s and RSS over time, phases shaded (.svg, or .html for a page)')
+  .addHelpText('after', '\nExamples:\n  cars runs show 42\n  cars runs show 42 --chart run42.svg')
+  .action(async (id: number, o: { chart?: string }, cmd: Command) => {
+    const spec = specFor(cmd, 'runs show', null, true, false);
+    let data: string | undefined;
+    const summary = await execute(spec, async (deps) => {
+      const run = await showRun(deps.db.sql, id);
+      Object.assign(deps.report.extra, { run: { ...run, timeline: undefined } });
+      const lines: string[] = [];
+      if (run.summary) lines.push(formatSummary(run.summary));
+      else lines.push(`cars ${run.command}${run.source ? ` ${run.source}` : ''}: ${run.status} (run ${run.id}, started ${run.started_at}${run.host ? ` on ${run.host}, pid ${run.pid}` : ''})`);
+      if (run.error && !run.summary?.error) lines.push(`error: ${run.error}`);
+      else if (run.summary?.error) lines.push(`error: ${run.summary.error.message}`);
+      // (The report names its rejects and failures files; the unknown VINs' list is added here.)
+      if (typeof run.summary?.unknown_file === 'string') lines.push(`  unknown VINs file: ${run.summary.unknown_file}`);
+      if (o.chart) {
+        const label = { title: `cars ${run.command}${run.source ? ` ${run.source}` : ''}: run ${run.id}, ${run.status}`, subtitle: `started ${run.started_at}, ${run.duration_s ?? '?'} s, peak RSS ${run.peak_rss_mb ?? '?'} MB, ${countsText(run.rows)}${run.version ? `, cars ${run.version}` : ''}` };
+        const svg = runSvg(run.timeline ?? { interval_ms: 1000, points: [], phases: [] }, label);
+        const text = /\.html?$/i.test(o.chart) ? runHtml(svg, label) : svg;
+        try {
+          writeFileSync(o.chart, text);
+        } catch (e) {
+          throw new CarsError('USAGE', `--chart ${o.chart}: cannot write it (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+        }
+        deps.log.info(`wrote the chart of run ${run.id} to ${o.chart}`);
+      }
+      data = lines.join('\n');
+    });
+    await finish(cmd, summary, undefined, data);
+  });
+runs
+  .command('prune')
+  .description('remove the runs that ended before a cutoff (their price changes stay in the history)')
+  .requiredOption('--older-than <age>', 'an age (90d, 12w) or a date (2026-01-01)')
+  .addHelpText('after', '\nExample:\n  cars runs prune --older-than 90d')
+  .action(async (o: { olderThan: string }, cmd: Command) => {
+    const spec = specFor(cmd, 'runs prune', null, true, false);
+    let data: string | undefined;
+    const summary = await execute(spec, async (deps) => {
+      const n = await pruneRuns(deps.db.sql, o.olderThan);
+      deps.report.rows.removed = n;
+      data = `removed ${n} run${n === 1 ? '' : 's'} that ended more than ${o.olderThan} ago`.replace(/more than (\d{4}-\d\d-\d\d\S*) ago/, 'before $1');
+    });
+    await finish(cmd, summary, undefined, data);
   });
 
 // ---- the config file: flags, then the environment, then the file, then the defaults ----

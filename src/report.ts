@@ -2,6 +2,10 @@
 // Peak RSS is sampled on a timer (and at every phase boundary), never guessed from the end value.
 
 import { VERSION } from './version.js';
+import { Timeline, type TimelineData } from './timeline.js';
+
+/** The timeline rides along with a summary under this key: JSON.stringify leaves symbol keys out. */
+export const TIMELINE = Symbol('timeline');
 
 export type Status = 'ok' | 'threshold' | 'failed' | 'interrupted';
 
@@ -23,6 +27,8 @@ export interface Summary {
   command: string;
   /** The version of cars that made the run. */
   version: string;
+  /** Not printed in the JSON summary; stored with the run. */
+  [TIMELINE]?: TimelineData;
   status: Status;
   exit_code: number;
   run_id: number | null;
@@ -63,6 +69,8 @@ export class RunReport {
   private rssPeak: number;
   private readonly phases = new Map<string, PhaseFigure>();
   private sampler: NodeJS.Timeout | undefined;
+  private ticker: NodeJS.Timeout | undefined;
+  readonly timeline = new Timeline();
 
   constructor(command: string, clock: Clock = systemClock, sampleMs = 25) {
     this.command = command;
@@ -73,7 +81,27 @@ export class RunReport {
     if (sampleMs > 0) {
       this.sampler = setInterval(() => this.sample(), sampleMs);
       this.sampler.unref();
+      this.ticker = setInterval(() => this.tick(), 250);
+      this.ticker.unref();
     }
+  }
+
+  /** Seconds since the start. */
+  private seconds(at = this.clock.now()): number {
+    return Math.round(at - this.started) / 1000;
+  }
+
+  /** Offers the timeline a sample of the rows so far and the RSS. */
+  tick(force = false): void {
+    const r = this.rows;
+    const read = r.read ?? r.checked ?? 0;
+    const written = (r.inserted ?? 0) + (r.updated ?? 0) + (r.unchanged ?? 0) + (r.superseded ?? 0) + (r.changed ?? 0);
+    this.timeline.offer([this.seconds(), read, written, round1(this.clock.rss() / MB)], force);
+  }
+
+  /** Marks a span of the timeline that began at `startMs` (performance.now()) and ends now. */
+  span(name: string, startMs: number): void {
+    this.timeline.span(name, this.seconds(startMs), this.seconds());
   }
 
   sample(): number {
@@ -90,6 +118,7 @@ export class RunReport {
       return await fn();
     } finally {
       this.add(name, this.clock.now() - t0, this.sample() - r0);
+      this.span(name, t0);
     }
   }
 
@@ -111,8 +140,11 @@ export class RunReport {
 
   finish(status: Status, exitCode: number, error?: { code: string; message: string }): Summary {
     const end = this.sample();
+    this.tick(true);
     if (this.sampler) clearInterval(this.sampler);
+    if (this.ticker) clearInterval(this.ticker);
     this.sampler = undefined;
+    this.ticker = undefined;
     const phases: Record<string, PhaseFigure> = {};
     for (const [name, p] of this.phases) phases[name] = { ms: Math.round(p.ms), rss_delta_mb: round1(p.rss_delta_mb) };
     return {
@@ -128,6 +160,7 @@ export class RunReport {
       timing: { total_ms: Math.round(this.elapsedMs()), phases },
       memory: { rss_start_mb: round1(this.rssStart / MB), rss_peak_mb: round1(this.rssPeak / MB), rss_end_mb: round1(end / MB) },
       ...(error ? { error } : {}),
+      [TIMELINE]: this.timeline.data(),
     };
   }
 }

@@ -3,7 +3,7 @@
 import { CarsError, EXIT, isCarsError } from './errors.js';
 import { openDatabase, type Database, type DatabaseConfig } from './db/database.js';
 import { databaseError, isConnectionError } from './db/pool.js';
-import { finishRun, startRun } from './db/runs.js';
+import { finishRun, heartbeat, markAbandoned, startRun } from './db/runs.js';
 import type { Logger } from './logger.js';
 import { RunReport, type Status, type Summary } from './report.js';
 
@@ -54,13 +54,17 @@ export async function execute(spec: RunSpec, fn: Command): Promise<Summary> {
   let db: Database | undefined;
   let status: Status = 'ok';
   let error: CarsError | undefined;
+  let stopHeartbeat = () => {};
   try {
     if (spec.needsDb) {
       db = await report.phase('connect', () => openDatabase(spec.db, spec.log));
+      // A run killed before it could finish (SIGKILL, the OOM killer, a reboot) never stays `running`.
+      await markAbandoned(db.sql).catch(() => undefined);
       if (spec.record) {
         report.runId = await startRun(db.sql, spec.command, spec.source).catch((e) => {
           throw databaseError(e, db!.target);
         });
+        stopHeartbeat = heartbeat(db.sql, report.runId, () => ({ counts: report.rows, timeline: report.timeline.data() }));
         spec.onRunId?.(report.runId);
       }
     }
@@ -74,6 +78,7 @@ export async function execute(spec: RunSpec, fn: Command): Promise<Summary> {
   if (spec.signal.aborted && status === 'ok') status = 'interrupted';
   const exit = error ? error.exitCode : status === 'interrupted' ? EXIT.interrupted : EXIT.ok;
   const summary = report.finish(status, exit, error ? { code: error.code, message: error.message } : undefined);
+  stopHeartbeat();
   if (db) {
     if (report.runId !== null) await finishRun(db.sql, report.runId, summary).catch(() => undefined);
     await db.close().catch(() => undefined);

@@ -265,6 +265,7 @@ async function runImport(source: string, o: ImportOptions, deps: Deps, open: Sou
       for (const w of workers) await w.busy;
     } finally {
       report.add('flush', performance.now() - t0);
+      report.span('flush', t0);
       progress.update(rows.read, src.bytesRead());
       await rejects.close();
       await iterator.return?.(undefined);
