@@ -5,16 +5,10 @@
 // contender, for an A/B of the UTF-8 path in the same run.
 // Sizes: BENCH_ENCODING_ROWS (default 1M), BENCH_ROUNDS (default 3).
 import fs from 'node:fs';
-import { cars, freshDatabase, generatedFile, settle, timed, fmt, table } from './harness.mjs';
+import { ROUNDS, alternating, cars, freshDatabase, generatedFile, median, settle, timed, fmt, table } from './harness.mjs';
 
 const ROWS = Number(process.env.BENCH_ENCODING_ROWS || 1_000_000);
-const ROUNDS = Math.max(1, Number(process.env.BENCH_ROUNDS || 3));
 const BASELINE = process.env.BENCH_BASELINE_BIN;
-
-const median = (xs) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-};
 
 /** The UTF-8 file, written again as Windows-1252 (every character of the generator's is in it). */
 function windows1252Copy(file) {
@@ -59,17 +53,9 @@ export default async function encodingBench(server) {
     { name: 'UTF-8', run: () => importOnce(server, undefined, utf8) },
     { name: 'Windows-1252 (detected)', run: () => importOnce(server, undefined, cp1252) },
   ];
-  const times = contenders.map(() => []);
-  const rss = contenders.map(() => []);
-  for (let round = 0; round < ROUNDS; round++) {
-    // Alternating: each round starts with the next contender.
-    for (let k = 0; k < contenders.length; k++) {
-      const i = (round + k) % contenders.length;
-      const r = await contenders[i].run();
-      times[i].push(r.ms);
-      rss[i].push(r.rss);
-    }
-  }
+  const results = await alternating(contenders, ROUNDS);
+  const times = results.map((rs) => rs.map((r) => r.ms));
+  const rss = results.map((rs) => rs.map((r) => r.rss));
   const utf8Median = median(times[BASELINE ? 1 : 0]);
   const rows = [['contender', 'rounds (s)', 'median', 'spread', 'ratio to UTF-8', 'peak RSS']];
   contenders.forEach((c, i) => {

@@ -25,9 +25,9 @@ function freePort() {
   });
 }
 
-/** Starts the benchmark server; returns { admin, version, stop }. */
-export async function startServer() {
-  if (process.env.BENCH_DATABASE_URL) {
+/** Starts the benchmark server (`embedded`, or `url`: BENCH_DATABASE_URL); returns { admin, version, stop }. */
+export async function startServer(kind = process.env.BENCH_DATABASE_URL ? 'url' : 'embedded') {
+  if (kind === 'url') {
     const admin = process.env.BENCH_DATABASE_URL;
     const sql = postgres(admin, { max: 1, onnotice() {} });
     const [{ v }] = await sql`select current_setting('server_version') as v`;
@@ -216,3 +216,32 @@ export function maxSliding(times, windowMs) {
   }
   return best;
 }
+
+/** The median of some numbers (the verdict of a benchmark; never the best round). */
+export function median(xs) {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+}
+
+/** max - min, in the unit of the numbers. */
+export function spread(xs) {
+  return Math.max(...xs) - Math.min(...xs);
+}
+
+/**
+ * Runs each contender `rounds` times, alternating (round k starts with contender k mod n), so a
+ * machine that slows down or speeds up during the run weighs on all of them alike. Each
+ * contender's run() resolves to { ms, ...anything }; returns the results per contender.
+ */
+export async function alternating(contenders, rounds) {
+  const results = contenders.map(() => []);
+  for (let round = 0; round < rounds; round++) {
+    for (let k = 0; k < contenders.length; k++) {
+      const i = (round + k) % contenders.length;
+      results[i].push(await contenders[i].run(round));
+    }
+  }
+  return results;
+}
+
+export const ROUNDS = Math.max(1, Number(process.env.BENCH_ROUNDS || 3));
