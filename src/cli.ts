@@ -20,6 +20,12 @@ import { importCommand, type ImportOptions } from './commands/import.js';
 const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
 const env = process.env;
 const stderr = (s: string) => process.stderr.write(s.endsWith('\n') ? s : s + '\n');
+const args = process.argv.slice(2);
+/**
+ * `--json` anywhere on the command line (before a `--`): known before commander parses, so that an
+ * error commander or an action throws before any work still ends in one JSON object on stdout.
+ */
+const wantsJson = args.slice(0, args.includes('--') ? args.indexOf('--') : undefined).includes('--json');
 
 // ---- interrupts: the first Ctrl-C asks the command to stop cleanly, the second one quits ----
 const interrupt = new AbortController();
@@ -120,6 +126,8 @@ async function runWork(cmd: Command, command: string, source: string | null, nee
 const program = new Command('cars');
 program
   .version(pkg.version)
+  // With --json, stdout is the JSON object's alone: help and version text go to stderr.
+  .configureOutput(wantsJson ? { writeOut: (t) => process.stderr.write(t) } : {})
   .description('Keep a car-listings PostgreSQL database fed: import CSV files and feeds, sync prices, explain queries.')
   .exitOverride()
   .showHelpAfterError('(add --help for usage)')
@@ -238,7 +246,8 @@ program
   .addOption(new Option('--seed <n>', 'random seed (same seed, same output)').argParser(intIn(0)).default(1))
   .addOption(new Option('--bad-rate <fraction>', 'share of rows made invalid on purpose, 0 to 1').argParser(numberIn(0, 1)).default(0))
   .addHelpText('after', '\nExamples:\n  cars generate 1000 > cars.csv\n  cars generate 1000000 --seed 7 --bad-rate 0.01 | gzip > big.csv.gz')
-  .action(async (count: number, o: { seed: number; badRate: number }) => {
+  .action(async (count: number, o: { seed: number; badRate: number }, cmd: Command) => {
+    if ((cmd.optsWithGlobals() as GlobalOpts).json) throw new CarsError('USAGE', 'cars generate writes its CSV on stdout, so it takes no --json');
     const { generateCommand } = await import('./commands/generate.js');
     await generateCommand(count, o, process.stdout);
   });
@@ -307,21 +316,41 @@ program
     await runWork(cmd, 'search', null, true, searchCommand(o), false);
   });
 
+/** The command named on the command line ("db status", "import", ...), for a JSON error object. */
+function commandOf(argv: string[]): string | null {
+  const names = new Set(program.commands.map((c) => c.name()));
+  const at = argv.findIndex((a) => names.has(a));
+  if (at < 0) return null;
+  const sub = program.commands.find((c) => c.name() === argv[at])!.commands.map((c) => c.name());
+  return sub.includes(argv[at + 1]) ? `${argv[at]} ${argv[at + 1]}` : argv[at];
+}
+
+/** An exit before any work (a usage error, help): one JSON object on stdout with --json. */
+function exitEarly(exitCode: number, error?: { code: string; message: string }): void {
+  if (wantsJson) {
+    const status = exitCode === EXIT.ok ? 'ok' : 'failed';
+    process.stdout.write(JSON.stringify({ command: commandOf(args), status, exit_code: exitCode, run_id: null, source: null, rows: {}, ...(error ? { error } : {}) }) + '\n');
+  }
+  process.exitCode = exitCode;
+}
+
 async function main() {
   try {
     await program.parseAsync(process.argv);
   } catch (e) {
     if (e instanceof CommanderError) {
-      process.exitCode = e.exitCode === 0 ? EXIT.ok : EXIT.usage;
+      // Commander has printed its message (and the usage hint) on stderr already.
+      if (e.exitCode === 0) exitEarly(EXIT.ok);
+      else exitEarly(EXIT.usage, { code: 'USAGE', message: e.message.replace(/^error: /, '') });
       return;
     }
     if (isCarsError(e)) {
       stderr(`cars: error: ${e.message}\n  what to do: ${e.hint}`);
-      process.exitCode = e.exitCode;
+      exitEarly(e.exitCode, { code: e.code, message: e.message });
       return;
     }
     stderr(`cars: unexpected failure: ${(e as Error)?.stack ?? e}`);
-    process.exitCode = EXIT.unexpected;
+    exitEarly(EXIT.unexpected, { code: 'INTERNAL', message: String((e as Error)?.message ?? e) });
   }
 }
 

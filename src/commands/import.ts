@@ -257,7 +257,16 @@ async function runImport(source: string, o: ImportOptions, deps: Deps, open: Sou
   if (stopReason === 'max-rejects') {
     return { status: 'threshold', error: new CarsError('MAX_REJECTS', `stopped after ${rows.rejected} rejected rows (more than --max-rejects ${o.maxRejects}); rejects in ${rejects.path}`) };
   }
+  if (rows.read > 0 && rows.rejected === rows.read) return { status: 'threshold', error: allRejected(rows.read, rejects) };
   return { status: 'ok' };
+}
+
+/** Every row of a non-empty input was rejected: exit 3 rather than an "ok" that loaded nothing. */
+export function allRejected(read: number, rejects: RejectsFile): CarsError {
+  const first = rejects.first;
+  const where = first && (/^\d+$/.test(first.where) ? `line ${first.where}` : first.where);
+  const eg = first ? `; the first: ${where}: ${first.error}` : '';
+  return new CarsError('ALL_REJECTED', `all ${read} row${read === 1 ? ' was' : 's were'} rejected, nothing was loaded; rejects in ${path.resolve(rejects.path)}${eg}`);
 }
 
 /** A killed connection is retried once on a new one; then the run ends with exit 5. */

@@ -8,6 +8,7 @@ import { CarsError, isCarsError } from '../errors.js';
 import { databaseError } from '../db/pool.js';
 import { createHttpClient, type HttpClient } from '../http/client.js';
 import { RejectsFile } from '../import/rejects.js';
+import { allRejected } from './import.js';
 import { createProgress, noProgress, type Progress } from '../progress.js';
 import type { Command, Deps, Outcome } from '../runner.js';
 import type { SyncOptions } from './contracts.js';
@@ -203,6 +204,7 @@ async function runSync(o: SyncOptions, deps: Deps): Promise<Outcome> {
     const [vin, url, error] = failures.first[0];
     return { status: 'failed', error: new CarsError('REMOTE_FAILED', `the price service answered none of the ${rows.failed} cars asked${apiTally.stop === 'down' ? ' (stopped early)' : ''}; e.g. ${vin}: ${url}: ${error}; all of them in ${report.extra.failures_file}`) };
   }
+  if (o.feed && rejects && rows.rejected > 0 && rows.checked === 0) return { status: 'threshold', error: allRejected(rows.rejected, rejects) };
   if (apiTally.stop === 'failures' || rate > o.maxFailureRate) {
     const early = apiTally.stop === 'failures' ? ' (stopped early: the rate could no longer end below the limit)' : '';
     const where = o.feed ? `bad rows are in ${report.extra.rejects_file}` : `the failures are in ${report.extra.failures_file}`;

@@ -52,9 +52,10 @@ describe.each(servers())('import on $name', (server: Server) => {
     const rejects = path.join(tmp, `${server.name}-bad-values-rejects.csv`);
     const first = summary(await run(['import', fixture('quirks/bad-values.csv'), '--json', '--rejects', rejects]));
     expect(first.rows).toMatchObject({ read: 10, rejected: 8 });
-    // As it is: the same 8 rejects, no complaint about its extra columns.
+    // As it is: the same 8 rejects, no complaint about its extra columns (every row rejected: exit 3).
     const again = await run(['import', rejects, '--json', '--rejects', rejects + '.again']);
-    expect(again.code).toBe(0);
+    expect(again.code).toBe(3);
+    expect(summary(again).error.code).toBe('ALL_REJECTED');
     expect(again.stderr).not.toMatch(/ignoring column/);
     expect(summary(again).rows).toMatchObject({ read: 8, rejected: 8, inserted: 0 });
     // Fixed: the operator corrects the year on the 1700 row.
