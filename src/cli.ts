@@ -122,6 +122,14 @@ async function runWork(cmd: Command, command: string, source: string | null, nee
   await finish(cmd, summary, human?.(summary));
 }
 
+/** A batch that meets a deadlock, a timeout or a full server is retried whole for this long. */
+function dbRetryWait(): Option {
+  return new Option('--db-retry-wait <ms>', 'retry a batch after transient database errors (deadlock, timeouts, too many connections) for this long, in all')
+    .argParser(intIn(0, 3_600_000))
+    .default(60_000)
+    .env('CARS_DB_RETRY_WAIT');
+}
+
 // ---- the program ----
 const program = new Command('cars');
 program
@@ -222,6 +230,7 @@ program
   .addOption(new Option('--rate <req/s>', 'HTTP requests per second (URLs)').argParser(numberIn(0.01, 100_000)).default(50))
   .addOption(new Option('--retries <n>', 'HTTP retries per request (URLs)').argParser(intIn(0, 100)).default(5))
   .addOption(new Option('--timeout <ms>', 'HTTP headers and stalled-body timeout (URLs)').argParser(intIn(1, 3_600_000)).default(5000))
+  .addOption(dbRetryWait())
   .addHelpText(
     'after',
     `
@@ -269,6 +278,7 @@ program
   .addOption(new Option('--rate <req/s>', 'HTTP requests per second').argParser(numberIn(0.01, 100_000)).default(50))
   .addOption(new Option('--retries <n>', 'HTTP retries per request').argParser(intIn(0, 100)).default(5))
   .addOption(new Option('--timeout <ms>', 'HTTP headers and stalled-body timeout').argParser(intIn(1, 3_600_000)).default(5000))
+  .addOption(dbRetryWait())
   .addHelpText(
     'after',
     `
@@ -355,3 +365,7 @@ async function main() {
 }
 
 await main();
+// The run is over and reported. A socket the driver still holds must not keep the process (and a
+// cron job) waiting: postgres.js 3.4.9 reopens a connection for a reserve() that was still
+// queued when its pool ended, which happens after connections were killed mid-run.
+setTimeout(() => process.exit(), 1000).unref();

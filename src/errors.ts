@@ -22,6 +22,7 @@ export const ERRORS = {
   DB_UNAVAILABLE: { exit: EXIT.database, hint: 'check that the server runs and that host and port in DATABASE_URL are right' },
   DB_AUTH: { exit: EXIT.database, hint: 'check the user and password in DATABASE_URL' },
   DB_NOT_FOUND: { exit: EXIT.database, hint: 'check the database name in DATABASE_URL, or create it' },
+  DB_BUSY: { exit: EXIT.database, hint: 'another session held the rows, or the server was overloaded, for all of --db-retry-wait; run again later, or find the blocking session (pg_stat_activity)' },
   DB_REFUSED: { exit: EXIT.database, hint: 'the server refused a statement; the message names it' },
   MIGRATION_FAILED: { exit: EXIT.database, hint: 'fix the named migration; nothing of it was applied' },
   ALL_REJECTED: { exit: EXIT.threshold, hint: 'every row was rejected: see the first error and the rejects file; a wrong delimiter or a broken export is the usual cause' },

@@ -16,6 +16,8 @@ export interface SyncOptions {
   rate: number;
   retries: number;
   timeout: number;
+  /** How long a batch is retried after transient database errors, in ms. */
+  dbRetryWait: number;
 }
 
 export interface ExplainOptions {

@@ -7,7 +7,12 @@ import { openInput } from '../sources/input.js';
 import { csvSource, type RecordSource, type SourceItem } from '../sources/records.js';
 import { CAR_COLUMNS, REQUIRED_COLUMNS, validateFields } from '../import/validate.js';
 import { nextYear } from '../generate.js';
-import { writeBatch, type WriteOptions } from '../import/writer.js';
+import { writeBatch, type BatchResult, type WriteOptions } from '../import/writer.js';
+import { isTransientError, describeError } from '../db/sqlstate.js';
+import { commitInDoubt } from '../db/transaction.js';
+import { backoffDelay } from '../http/backoff.js';
+import postgres from 'postgres';
+import { setTimeout as delay } from 'node:timers/promises';
 import { RowBatch, type BatchRows } from '../import/batch.js';
 import { RowEncoder } from '../import/row-encoder.js';
 import { CsvRow } from '../sources/csv-records.js';
@@ -30,6 +35,8 @@ export interface ImportOptions {
   rate: number;
   retries: number;
   timeout: number;
+  /** How long a batch is retried after transient database errors, in ms. */
+  dbRetryWait: number;
 }
 
 /** Opens the source named on the command line. URLs come with the remote-feeds issue. */
@@ -104,14 +111,18 @@ async function runImport(source: string, o: ImportOptions, deps: Deps, open: Sou
   const budget = (workers.length + 1) * o.batchSize;
   let buffered = 0;
   let fatal: unknown;
+  // Aborted at the first writer's failure: the others finish what they are writing, start nothing.
+  const stop = new AbortController();
   let committedRows = 0;
+  /** Rows of batches given up when the run stopped whose COMMIT had gone out: maybe committed. */
+  let inDoubtRows = 0;
   let stopReason: 'interrupted' | 'max-rejects' | undefined;
 
   const sql = o.dryRun ? undefined : deps.db.sql;
   const write = async (w: Worker, batch: BatchRows) => {
     const t0 = performance.now();
     const r0 = report.sample();
-    const r = await writeWithRetry(sql!, batch, { expectUnchanged: w.lastUnchanged, expectNew: w.lastNew }, () => committedRows, log);
+    const r = await writeWithRetry(sql!, batch, { expectUnchanged: w.lastUnchanged, expectNew: w.lastNew, signal: stop.signal }, log, { waitMs: o.dbRetryWait });
     w.lastUnchanged = r.inserted + r.updated === 0;
     w.lastNew = r.inserted === batch.length;
     report.add('write', performance.now() - t0, report.sample() - r0);
@@ -131,7 +142,9 @@ async function runImport(source: string, o: ImportOptions, deps: Deps, open: Sou
     w.writing = batch.length;
     w.busy = write(w, batch)
       .catch((e) => {
-        fatal ??= e;
+        if (e instanceof BatchStopped) inDoubtRows += e.inDoubt;
+        else fatal ??= e;
+        stop.abort(new Error('the run is stopping: another batch failed'));
       })
       .finally(() => {
         batch.clear();
@@ -219,15 +232,21 @@ async function runImport(source: string, o: ImportOptions, deps: Deps, open: Sou
   } catch (e) {
     // A feed that broke: the rows read before it are still written (below), then it is reported
     // with the count of rows committed, so the operator knows that running again finishes the job.
-    if (!(e instanceof CarsError && e.code === 'REMOTE_FAILED')) throw e;
-    remoteFailure = e;
+    // A writer's failure is reported below too, once every writer has stopped.
+    if (e === fatal) {
+      // (thrown below)
+    } else if (e instanceof CarsError && e.code === 'REMOTE_FAILED') remoteFailure = e;
+    else throw e;
   } finally {
     // Rows already read are written, so that every record read has its outcome.
     const t0 = performance.now();
     try {
       for (const w of workers) await flush(w);
-      for (const w of workers) await w.busy;
+    } catch (e) {
+      if (e !== fatal) throw e;
     } finally {
+      // Every writer stopped (after a failure too): from here on the counts are final.
+      for (const w of workers) while (w.busy) await w.busy;
       report.add('flush', performance.now() - t0);
       progress.update(rows.read, src.bytesRead());
       progress.stop();
@@ -236,7 +255,7 @@ async function runImport(source: string, o: ImportOptions, deps: Deps, open: Sou
       await src.close?.();
     }
   }
-  if (fatal) throw fatal;
+  if (fatal) throw fatal instanceof BatchFailure ? fatal.toCarsError(committedRows, inDoubtRows) : fatal;
   if (remoteFailure) {
     throw new CarsError('REMOTE_FAILED', `${remoteFailure.message}; ${committedRows} rows were committed before it; run the same command again to finish`, { cause: remoteFailure });
   }
@@ -269,19 +288,87 @@ export function allRejected(read: number, rejects: RejectsFile): CarsError {
   return new CarsError('ALL_REJECTED', `all ${read} row${read === 1 ? ' was' : 's were'} rejected, nothing was loaded; rejects in ${path.resolve(rejects.path)}${eg}`);
 }
 
-/** A killed connection is retried once on a new one; then the run ends with exit 5. */
-async function writeWithRetry(sql: Sql, batch: BatchRows, opts: WriteOptions, committed: () => number, log: Deps['log']) {
-  try {
-    return await writeBatch(sql, batch, opts);
-  } catch (e) {
-    if (!isConnectionError(e)) throw e;
-    log.warn(`warning: database connection lost (${(e as { code?: string }).code}); retrying the batch once on a new connection`);
-    await new Promise((r) => setTimeout(r, 500));
+/**
+ * A batch that could not be written. Its message gets the count of rows committed only once every
+ * writer has stopped: another writer's batch may commit after this one failed.
+ */
+export class BatchFailure extends Error {
+  constructor(
+    readonly code: 'DB_UNAVAILABLE' | 'DB_BUSY' | 'DB_REFUSED',
+    readonly reason: string,
+    /** Rows of a batch whose COMMIT was sent as the connection dropped: committed or not, nobody knows. */
+    readonly inDoubt: number,
+    options?: { cause?: unknown },
+  ) {
+    super(reason, options);
+  }
+
+  /** The operator's message, with the rows committed by every writer and those in doubt (this and other batches). */
+  toCarsError(committed: number, otherInDoubt = 0): CarsError {
+    const doubt = this.inDoubt + otherInDoubt;
+    const maybe = doubt ? ` (and ${doubt} more rows were being committed as their connection dropped: they may have been committed too)` : '';
+    return new CarsError(this.code, `${this.reason}: ${committed} rows were committed before it${maybe}; run the same command again to finish`, { cause: this.cause });
+  }
+}
+
+/** A batch left when the run stopped; `inDoubt` rows of it may have been committed. */
+export class BatchStopped extends Error {
+  constructor(readonly inDoubt: number) {
+    super('the run is stopping: another batch failed');
+  }
+}
+
+export interface RetryPolicy {
+  /** How long a batch is retried after transient errors, from the first one, in ms. */
+  waitMs: number;
+  sleep?: (ms: number) => Promise<void>;
+  random?: () => number;
+}
+
+/** The waits between retries of a batch after a transient error: 250 ms, then up to 10 s apart. */
+export const TRANSIENT_BACKOFF = { baseMs: 250, factor: 2, capMs: 10_000 };
+
+/**
+ * Retries a batch whole, never splitting it: a killed connection once on a new one; a transient
+ * error (deadlock, timeout, too many connections) with backoff for up to `policy.waitMs`.
+ * Then, and on any other error the server gives, a BatchFailure (exit 5).
+ */
+export async function writeWithRetry(sql: Sql, batch: BatchRows, opts: WriteOptions, log: Deps['log'], policy: RetryPolicy): Promise<BatchResult> {
+  const sleep = policy.sleep ?? ((ms: number) => delay(ms, undefined, { signal: opts.signal }));
+  const lines = `batch of ${batch.length} rows from ${typeof batch.where(0) === 'number' ? 'line ' : ''}${batch.where(0)}`;
+  let connectionRetried = false;
+  // Rows of an attempt whose COMMIT went out as its connection dropped: maybe committed.
+  let doubt = 0;
+  let firstTransient: number | undefined;
+  let attempt = 0;
+  for (let first = true; ; first = false) {
     try {
-      return await writeBatch(sql, batch);
-    } catch (e2) {
-      if (!isConnectionError(e2)) throw e2;
-      throw new CarsError('DB_UNAVAILABLE', `database connection lost and not regained (${(e2 as { code?: string }).code}): ${committed()} rows were committed before it; run the same command again to finish`, { cause: e2 });
+      // (A retry takes the safe merge, and no early COMMIT.)
+      return await writeBatch(sql, batch, first ? opts : { signal: opts.signal });
+    } catch (e) {
+      // The run is stopping (another batch failed): this one gives up, and says what it leaves in doubt.
+      if (opts.signal?.aborted) throw new BatchStopped(doubt);
+      if (isConnectionError(e)) {
+        if (commitInDoubt(e)) doubt = batch.length;
+        if (connectionRetried) throw new BatchFailure('DB_UNAVAILABLE', `database connection lost and not regained (${(e as { code?: string }).code})`, doubt, { cause: e });
+        connectionRetried = true;
+        log.warn(`warning: database connection lost (${(e as { code?: string }).code}); retrying the batch once on a new connection`);
+        await sleep(500);
+        continue;
+      }
+      if (isTransientError(e)) {
+        const now = performance.now();
+        firstTransient ??= now;
+        const wait = Math.round(backoffDelay(++attempt, TRANSIENT_BACKOFF, policy.random));
+        if (now - firstTransient + wait > policy.waitMs) {
+          throw new BatchFailure('DB_BUSY', `the database kept failing a ${lines} with transient errors for ${((now - firstTransient) / 1000).toFixed(1)} s (${attempt} tries; the last: ${describeError(e)})`, doubt, { cause: e });
+        }
+        log.warn(`warning: ${lines}: ${describeError(e)}; retrying it whole in ${wait} ms`);
+        await sleep(wait);
+        continue;
+      }
+      if (e instanceof postgres.PostgresError) throw new BatchFailure('DB_REFUSED', `the database refused a ${lines}: ${describeError(e)}`, doubt, { cause: e });
+      throw e;
     }
   }
 }
