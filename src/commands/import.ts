@@ -8,7 +8,7 @@ import { csvSource, type RecordSource, type SourceItem } from '../sources/record
 import { CAR_COLUMNS, REQUIRED_COLUMNS, validateFields } from '../import/validate.js';
 import { nextYear } from '../generate.js';
 import { writeBatch, type BatchResult, type WriteOptions } from '../import/writer.js';
-import { isTransientError, describeError } from '../db/sqlstate.js';
+import { isTransientError, describeError, TRANSIENT_BACKOFF } from '../db/sqlstate.js';
 import { commitInDoubt } from '../db/transaction.js';
 import { backoffDelay } from '../http/backoff.js';
 import postgres from 'postgres';
@@ -122,7 +122,7 @@ async function runImport(source: string, o: ImportOptions, deps: Deps, open: Sou
   const write = async (w: Worker, batch: BatchRows) => {
     const t0 = performance.now();
     const r0 = report.sample();
-    const r = await writeWithRetry(sql!, batch, { expectUnchanged: w.lastUnchanged, expectNew: w.lastNew, signal: stop.signal }, log, { waitMs: o.dbRetryWait });
+    const r = await writeWithRetry(sql!, batch, { expectUnchanged: w.lastUnchanged, expectNew: w.lastNew, signal: stop.signal, runId: report.runId }, log, { waitMs: o.dbRetryWait });
     w.lastUnchanged = r.inserted + r.updated === 0;
     w.lastNew = r.inserted === batch.length;
     report.add('write', performance.now() - t0, report.sample() - r0);
@@ -250,9 +250,9 @@ async function runImport(source: string, o: ImportOptions, deps: Deps, open: Sou
       report.add('flush', performance.now() - t0);
       progress.update(rows.read, src.bytesRead());
       progress.stop();
-      await rejects.close();
       await iterator.return?.(undefined);
       await src.close?.();
+      await rejects.close(); // (last: a rejects file that could not be written fails the run, exit 2)
     }
   }
   if (fatal) throw fatal instanceof BatchFailure ? fatal.toCarsError(committedRows, inDoubtRows) : fatal;
@@ -325,9 +325,6 @@ export interface RetryPolicy {
   random?: () => number;
 }
 
-/** The waits between retries of a batch after a transient error: 250 ms, then up to 10 s apart. */
-export const TRANSIENT_BACKOFF = { baseMs: 250, factor: 2, capMs: 10_000 };
-
 /**
  * Retries a batch whole, never splitting it: a killed connection once on a new one; a transient
  * error (deadlock, timeout, too many connections) with backoff for up to `policy.waitMs`.
@@ -344,7 +341,7 @@ export async function writeWithRetry(sql: Sql, batch: BatchRows, opts: WriteOpti
   for (let first = true; ; first = false) {
     try {
       // (A retry takes the safe merge, and no early COMMIT.)
-      return await writeBatch(sql, batch, first ? opts : { signal: opts.signal });
+      return await writeBatch(sql, batch, first ? opts : { signal: opts.signal, runId: opts.runId });
     } catch (e) {
       // The run is stopping (another batch failed): this one gives up, and says what it leaves in doubt.
       if (opts.signal?.aborted) throw new BatchStopped(doubt);

@@ -22,7 +22,7 @@ import { PriceWriter } from '../sync/writer.js';
 import { namedQuery } from '../db/queries.js';
 import { connectionLost, stopRefetchingTypes } from '../sync/driver.js';
 
-export const SYNC_ROWS = ['checked', 'changed', 'unchanged', 'unknown', 'failed', 'rejected'] as const;
+export const SYNC_ROWS = ['checked', 'changed', 'unchanged', 'unknown', 'failed', 'rejected', 'superseded'] as const;
 
 /** How many unknown VINs, failures and dry-run changes the report shows (the files hold them all). */
 const SHOW = 10;
@@ -74,7 +74,7 @@ async function runSync(o: SyncOptions, deps: Deps): Promise<Outcome> {
   const writer = new PriceWriter(
     writerSql,
     db.target,
-    { workers: o.workers, batchSize: o.batchSize, runId: report.runId, dryRun, maxBatchAgeMs: o.api ? 5000 : undefined, keepChanges: SHOW },
+    { workers: o.workers, batchSize: o.batchSize, runId: report.runId, dryRun, maxBatchAgeMs: o.api ? 5000 : undefined, keepChanges: SHOW, retryWaitMs: o.dbRetryWait },
     {
       log,
       unknown: (vin, price, line) => unknown.add(o.feed ? [vin, price, String(line)] : [vin, priceUrl(base!, vin)]),
@@ -89,12 +89,14 @@ async function runSync(o: SyncOptions, deps: Deps): Promise<Outcome> {
     rows.unknown = writer.unknown + apiTally.unknown;
     rows.failed = apiTally.failed;
     rows.rejected = feedTally.rejected;
-    rows.unchanged = rows.checked - rows.changed - rows.unknown - rows.failed;
+    rows.superseded = writer.superseded;
+    rows.unchanged = rows.checked - rows.changed - rows.unknown - rows.failed - rows.superseded;
     report.extra.skipped_other_shards = o.feed ? feedTally.skipped : apiTally.skipped;
     report.extra.committed_changes = writer.committed;
   };
 
   let progress: Progress = noProgress; // made once the feed is open (its size is known then)
+  let listError: unknown;
   try {
     await writerSql`select 1`;
     stopRefetchingTypes(writerSql);
@@ -147,9 +149,8 @@ async function runSync(o: SyncOptions, deps: Deps): Promise<Outcome> {
     progress.stop();
     await writer.cleanup();
     await writerSql.end({ timeout: 5 }).catch(() => undefined);
-    await rejects?.close().catch(() => undefined);
-    await failures.close().catch(() => undefined);
-    await unknown.close().catch(() => undefined);
+    // A list that could not be written fails the run (exit 2), once everything else is closed.
+    for (const list of [rejects, failures, unknown]) await list?.close().catch((e) => (listError ??= e));
     if (http) {
       report.http = http.stats();
       await http.close().catch(() => undefined);
@@ -162,13 +163,14 @@ async function runSync(o: SyncOptions, deps: Deps): Promise<Outcome> {
     report.extra.failures_file = failures.written;
     report.extra.unknown_file = unknown.written;
   }
+  if (listError) throw listError;
 
   // ---- what happened, for the operator ----
   const secs = report.elapsedMs() / 1000;
   report.extra.rows_per_second = secs > 0 ? Math.round(rows.checked / secs) : 0;
   const balanced = rows.unchanged >= 0 && writer.done + apiTally.unknown + apiTally.failed === rows.checked;
   report.extra.accounting =
-    `checked ${rows.checked} = changed ${rows.changed} + unchanged ${rows.unchanged} + unknown ${rows.unknown} + failed ${rows.failed}${balanced ? ' ✓' : ' ✗ MISMATCH'}` +
+    `checked ${rows.checked} = changed ${rows.changed} + unchanged ${rows.unchanged} + unknown ${rows.unknown} + failed ${rows.failed} + superseded ${rows.superseded}${balanced ? ' ✓' : ' ✗ MISMATCH'}` +
     (o.feed ? `; ${rows.rejected} feed row${rows.rejected === 1 ? '' : 's'} rejected` : '');
   const failedForRate = o.feed ? rows.rejected : rows.failed;
   const outOf = o.feed ? rows.checked + rows.rejected : rows.checked;

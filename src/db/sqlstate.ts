@@ -11,6 +11,9 @@ import { isConnectionError } from './pool.js';
  */
 const TRANSIENT = new Set(['40P01', '40001', '57014', '55P03', '53300', '53000', '53200']);
 
+/** The waits between retries of a batch after a transient error: 250 ms, then up to 10 s apart (with full jitter). */
+export const TRANSIENT_BACKOFF = { baseMs: 250, factor: 2, capMs: 10_000 };
+
 export function isTransientError(e: unknown): boolean {
   return e instanceof postgres.PostgresError && TRANSIENT.has(e.code);
 }

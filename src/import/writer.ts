@@ -59,6 +59,8 @@ export interface WriteOptions {
   expectNew?: boolean;
   /** Aborted when the run stops (another writer failed): a batch still waiting for a connection gives up. */
   signal?: AbortSignal;
+  /** The run whose price changes these are, for car_price_history. */
+  runId?: number | null;
 }
 
 async function mergeOnce(sql: Sql, rows: BatchRows, safe: boolean, opts: WriteOptions): Promise<Merged> {
@@ -67,7 +69,9 @@ async function mergeOnce(sql: Sql, rows: BatchRows, safe: boolean, opts: WriteOp
   const insertOnly = unique && !!opts.expectNew;
   const query = namedQuery(insertOnly ? 'import_insert' : unique ? 'import_merge_unique' : 'import_merge');
   const merge = query.text;
-  const planner = settingsStatement(query.settings);
+  // The run id travels as a setting of the batch's transaction, sent with the planner settings.
+  const runSetting: Record<string, string> = opts.runId != null && !insertOnly ? { 'cars.run_id': String(opts.runId) } : {};
+  const planner = settingsStatement({ ...query.settings, ...runSetting });
   return inTransaction(sql, opts.signal, async (c, commitNow, until) => {
     // Sent together, answered together: one wait for the server instead of three.
     const prelude = Promise.all([c.unsafe(STAGING), planner && c.unsafe(planner)]);
@@ -131,7 +135,7 @@ function result(rows: BatchRows, m: Merged): BatchResult {
 
 /** Writes a batch; refused data is isolated, any other error is thrown (the caller retries). */
 export async function writeBatch(sql: Sql, rows: BatchRows, opts: WriteOptions = {}, safe = false): Promise<BatchResult> {
-  const only = { signal: opts.signal };
+  const only = { signal: opts.signal, runId: opts.runId };
   try {
     const m = await mergeOnce(sql, rows, safe, opts);
     if (!m.incomplete) return result(rows, m);
