@@ -10,7 +10,7 @@ import { POOL_DEFAULTS } from './db/pool.js';
 import type { DatabaseConfig } from './db/database.js';
 import { execute, type Command as CarsCommand, type RunSpec } from './runner.js';
 import { formatSummary } from './output.js';
-import { writeMetricsFile } from './metrics.js';
+import { checkOutputTarget } from './output-target.js';
 import type { Summary } from './report.js';
 import { delimiter, intIn, numberIn, shard } from './options.js';
 import type { SyncOptions, ExplainOptions, SearchOptions } from './commands/contracts.js';
@@ -76,7 +76,11 @@ function dbConfig(g: GlobalOpts, cmd: Command): DatabaseConfig {
 }
 
 function specFor(cmd: Command, command: string, source: string | null, needsDb: boolean, record: boolean): RunSpec {
-  const g = cmd.optsWithGlobals() as GlobalOpts;
+  const g = cmd.optsWithGlobals() as GlobalOpts & { rejects?: string; failures?: string };
+  // Output files named on the command line are checked before any work.
+  if (g.metricsFile) checkOutputTarget('--metrics-file', g.metricsFile);
+  if (g.rejects) checkOutputTarget('--rejects', g.rejects);
+  if (g.failures) checkOutputTarget('--failures', g.failures);
   const log = createLogger(stderr, !!g.quiet);
   return {
     command,
@@ -91,6 +95,7 @@ function specFor(cmd: Command, command: string, source: string | null, needsDb: 
     stdout: process.stdout,
     stdin: process.stdin,
     json: !!g.json,
+    metricsFile: g.metricsFile,
   };
 }
 
@@ -107,12 +112,6 @@ async function finish(cmd: Command, summary: Summary, human?: string): Promise<v
     // Database messages already say what to check, in one line.
     else if (code.startsWith('DB_')) stderr(`cars: error: ${message}`);
     else stderr(`cars: error: ${message}\n  what to do: ${new CarsError(code as never, '').hint}`);
-  }
-  if (g.metricsFile) {
-    await writeMetricsFile(g.metricsFile, summary).catch((e) => {
-      stderr(`cars: error: could not write --metrics-file ${g.metricsFile}: ${(e as Error).message}`);
-      if (summary.exit_code === EXIT.ok) summary.exit_code = EXIT.usage;
-    });
   }
   process.exitCode = summary.exit_code;
 }

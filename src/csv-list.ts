@@ -9,6 +9,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { once } from 'node:events';
 import { csvField } from './sources/csv-records.js';
+import { CarsError } from './errors.js';
 
 export class CsvList {
   readonly path: string;
@@ -17,6 +18,8 @@ export class CsvList {
   readonly first: string[][] = [];
   private readonly keep: number;
   private out: fs.WriteStream | undefined;
+  /** A write that failed (the stream reports it later than the write that caused it). */
+  private failed: CarsError | undefined;
 
   constructor(file: string, header: string[], keep = 10) {
     this.path = file;
@@ -25,20 +28,38 @@ export class CsvList {
   }
 
   async add(cells: string[]): Promise<void> {
+    if (this.failed) throw this.failed;
     if (!this.out) {
-      fs.mkdirSync(path.dirname(this.path), { recursive: true });
+      try {
+        fs.mkdirSync(path.dirname(this.path), { recursive: true });
+      } catch (e) {
+        throw (this.failed = this.cannotWrite(e));
+      }
       this.out = fs.createWriteStream(this.path);
+      this.out.on('error', (e) => (this.failed ??= this.cannotWrite(e)));
       this.out.write(this.header.map((c) => csvField(c)).join(',') + '\n');
     }
     this.count++;
     if (this.first.length < this.keep) this.first.push(cells);
-    if (!this.out.write(cells.map((c) => csvField(c)).join(',') + '\n')) await once(this.out, 'drain');
+    if (!this.out.write(cells.map((c) => csvField(c)).join(',') + '\n')) {
+      if (this.failed) throw this.failed;
+      await once(this.out, 'drain').catch((e) => {
+        throw (this.failed ??= this.cannotWrite(e));
+      });
+    }
   }
 
   async close(): Promise<void> {
     if (!this.out) return;
     const out = this.out;
-    await new Promise<void>((resolve, reject) => out.end((e?: Error | null) => (e ? reject(e) : resolve())));
+    await new Promise<void>((resolve, reject) => out.end((e?: Error | null) => (e ? reject(e) : resolve()))).catch((e) => {
+      this.failed ??= this.cannotWrite(e);
+    });
+    if (this.failed) throw this.failed;
+  }
+
+  private cannotWrite(e: unknown): CarsError {
+    return new CarsError('OUTPUT_UNWRITABLE', `cannot write ${this.path}: ${(e as Error)?.message ?? e}`, { cause: e });
   }
 
   /** The absolute path when something was written, else null (for the summary). */

@@ -5,6 +5,7 @@ import { openDatabase, type Database, type DatabaseConfig } from './db/database.
 import { databaseError, isConnectionError } from './db/pool.js';
 import { finishRun, startRun } from './db/runs.js';
 import { describeError } from './db/sqlstate.js';
+import { writeMetricsFile } from './metrics.js';
 import type { Logger } from './logger.js';
 import { RunReport, type Status, type Summary } from './report.js';
 
@@ -45,6 +46,8 @@ export interface RunSpec {
   stdout: NodeJS.WritableStream;
   stdin: NodeJS.ReadableStream;
   json: boolean;
+  /** --metrics-file: written once the run is over, before its runs row is finalized. */
+  metricsFile?: string;
 }
 
 export async function execute(spec: RunSpec, fn: Command): Promise<Summary> {
@@ -70,6 +73,19 @@ export async function execute(spec: RunSpec, fn: Command): Promise<Summary> {
   if (spec.signal.aborted && status === 'ok') status = 'interrupted';
   const exit = error ? error.exitCode : status === 'interrupted' ? EXIT.interrupted : EXIT.ok;
   const summary = report.finish(status, exit, error ? { code: error.code, message: error.message } : undefined);
+  // The metrics file before the runs row and the JSON: a write that fails makes all three agree.
+  if (spec.metricsFile) {
+    await writeMetricsFile(spec.metricsFile, summary).catch((e) => {
+      const message = `could not write --metrics-file ${spec.metricsFile}: ${(e as Error)?.message ?? e}`;
+      if (summary.exit_code !== EXIT.ok) {
+        spec.log.warn(`warning: ${message}`);
+        return;
+      }
+      summary.status = 'failed';
+      summary.exit_code = EXIT.usage;
+      summary.error = { code: 'OUTPUT_UNWRITABLE', message: `${message}; the run's work itself is done` };
+    });
+  }
   if (db) {
     if (report.runId !== null) await recordEnd(db, report.runId, summary, spec.log);
     await db.close().catch(() => undefined);

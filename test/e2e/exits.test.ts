@@ -109,3 +109,94 @@ describe('every row rejected', () => {
     expect(s.error.message).toMatch(/all 2 rows were rejected.*the first: line 2: /);
   });
 });
+
+describe('output targets and the runs row', () => {
+  const good = path.join('fixtures', 'cars.csv');
+
+  it.each([
+    { option: '--metrics-file', target: () => path.join(tmp, 'no-such-folder', 'cars.prom'), why: /the folder .*no-such-folder does not exist/ },
+    { option: '--metrics-file', target: () => tmp, why: /is a folder; name a file in it/ },
+    { option: '--rejects', target: () => path.join(tmp, 'missing', 'r.csv'), why: /the folder .*missing does not exist/ },
+  ])('$option naming a bad target is refused before any row is written (exit 2)', async ({ option, target, why }) => {
+    const sql = connect(url);
+    try {
+      const runsBefore = (await sql`select count(*)::int as n from runs`.catch(() => [{ n: 0 }]))[0].n;
+      const carsBefore = (await sql`select count(*)::int as n from cars`.catch(() => [{ n: 0 }]))[0].n;
+      const r = await cars(['import', good, '--json', option, target()], { env: { DATABASE_URL: url, CARS_HOME: tmp } });
+      expect(r.code, r.stderr).toBe(2);
+      const s = summary(r);
+      expect(s).toMatchObject({ command: 'import', status: 'failed', exit_code: 2, error: { code: 'OUTPUT_UNWRITABLE' } });
+      expect(s.error.message).toContain(option);
+      expect(s.error.message).toMatch(why);
+      expect((await sql`select count(*)::int as n from runs`.catch(() => [{ n: 0 }]))[0].n).toBe(runsBefore);
+      expect((await sql`select count(*)::int as n from cars`.catch(() => [{ n: 0 }]))[0].n).toBe(carsBefore);
+      expect(fs.readdirSync(tmp).filter((f) => f.endsWith('.tmp'))).toEqual([]);
+    } finally {
+      await sql.end({ timeout: 5 });
+    }
+  });
+
+  it('sync-prices --failures in a missing folder is refused before the lock or any fetch', async () => {
+    const r = await cars(['sync-prices', '--api', 'http://127.0.0.1:9', '--json', '--failures', path.join(tmp, 'nope', 'f.csv')], { env: { DATABASE_URL: url, CARS_HOME: tmp } });
+    expect(r.code).toBe(2);
+    expect(summary(r).error).toMatchObject({ code: 'OUTPUT_UNWRITABLE', message: expect.stringMatching(/--failures .*nope.* does not exist/) });
+  });
+
+  it('a message holding a NUL byte (binary input) still finalizes the run', async () => {
+    const file = path.join(tmp, 'binary.csv');
+    fs.writeFileSync(file, Buffer.from([0x76, 0x00, 0x69, 0x6e, 0x00, 0x01, 0x2c, 0x7f, 0x0a, 0x00, 0x00, 0x0a]));
+    const r = await cars(['import', file, '--json'], { env: { DATABASE_URL: url, CARS_HOME: tmp } });
+    expect(r.code, r.stderr).toBe(2);
+    const s = summary(r);
+    expect(s.error.code).toBe('INPUT_HEADER');
+    expect(s.error.message).toContain('\0');
+    expect(r.stderr).not.toMatch(/could not record/);
+    const sql = connect(url);
+    try {
+      const [run] = await sql`select status, finished_at, error, summary from runs where id = ${s.run_id}`;
+      expect(run.status).toBe('failed');
+      expect(run.finished_at).toBeInstanceOf(Date);
+      expect(run.error).toBe(s.error.message.replace(/\0/g, '\u2400'));
+      expect(run.summary.error.message).toBe(run.error);
+    } finally {
+      await sql.end({ timeout: 5 });
+    }
+  });
+});
+
+describe('a metrics file that cannot be written at the end', () => {
+  it('the exit, the JSON and the runs row agree (exit 2), and no temp file is left', async () => {
+    const dir = fs.mkdtempSync(path.join(tmp, 'metrics-'));
+    const target = path.join(dir, 'cars.prom');
+    const input = path.join(tmp, 'many.csv');
+    fs.writeFileSync(input, (await cars(['generate', '40000', '--seed', '3'])).stdout);
+    const sql = connect(url);
+    try {
+      const r = await cars(['import', input, '--json', '--metrics-file', target], {
+        env: { DATABASE_URL: url, CARS_HOME: tmp },
+        onSpawn: () => {
+          // Once the run is under way (checked and started), a folder takes the file's name.
+          const t = setInterval(async () => {
+            const [running] = await sql`select 1 from runs where status = 'running' and source = ${input}`.catch(() => []);
+            if (!running) return;
+            clearInterval(t);
+            fs.mkdirSync(target);
+            fs.writeFileSync(path.join(target, 'keep'), '');
+          }, 20);
+        },
+      });
+      expect(r.code, r.stderr).toBe(2);
+      const s = summary(r);
+      expect(s.status).toBe('failed');
+      expect(s.error.code).toBe('OUTPUT_UNWRITABLE');
+      expect(s.error.message).toMatch(/could not write --metrics-file .*cars\.prom/);
+      expect(s.rows.inserted).toBeGreaterThan(0); // the work itself was done and committed
+      const [run] = await sql`select status, error from runs where id = ${s.run_id}`;
+      expect(run).toEqual({ status: 'failed', error: s.error.message });
+      expect(fs.readdirSync(dir).filter((f) => f.endsWith('.tmp'))).toEqual([]);
+      expect(r.stderr).toMatch(/cars: error: could not write --metrics-file/);
+    } finally {
+      await sql.end({ timeout: 5 });
+    }
+  });
+});
