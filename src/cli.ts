@@ -76,11 +76,12 @@ function dbConfig(g: GlobalOpts, cmd: Command): DatabaseConfig {
 }
 
 function specFor(cmd: Command, command: string, source: string | null, needsDb: boolean, record: boolean): RunSpec {
-  const g = cmd.optsWithGlobals() as GlobalOpts & { rejects?: string; failures?: string };
-  // Output files named on the command line are checked before any work.
+  const g = cmd.optsWithGlobals() as GlobalOpts & { rejects?: string; failures?: string; overwrite?: boolean };
+  // Output files named on the command line are checked before any work. (The metrics file is
+  // replaced by every run; a list is replaced only with --overwrite.)
   if (g.metricsFile) checkOutputTarget('--metrics-file', g.metricsFile);
-  if (g.rejects) checkOutputTarget('--rejects', g.rejects);
-  if (g.failures) checkOutputTarget('--failures', g.failures);
+  if (g.rejects) checkOutputTarget('--rejects', g.rejects, !!g.overwrite);
+  if (g.failures) checkOutputTarget('--failures', g.failures, !!g.overwrite);
   const log = createLogger(stderr, !!g.quiet);
   return {
     command,
@@ -119,6 +120,17 @@ async function finish(cmd: Command, summary: Summary, human?: string): Promise<v
 async function runWork(cmd: Command, command: string, source: string | null, needsDb: boolean, fn: CarsCommand, record = true, human?: (s: Summary) => string) {
   const summary = await execute(specFor(cmd, command, source, needsDb, record), fn);
   await finish(cmd, summary, human?.(summary));
+}
+
+/** --overwrite and --keep-lists, for the commands that write lists. */
+function listOptions(): Option[] {
+  return [
+    new Option('--overwrite', 'replace the files named by --rejects / --failures if they exist (refused otherwise)'),
+    new Option('--keep-lists <days>', 'remove default lists (rejects, failures, unknown VINs under $CARS_HOME) older than this')
+      .argParser(intIn(1, 36_500))
+      .default(30)
+      .env('CARS_KEEP_LISTS'),
+  ];
 }
 
 /** A batch that meets a deadlock, a timeout or a full server is retried whole for this long. */
@@ -230,6 +242,8 @@ program
   .addOption(new Option('--retries <n>', 'HTTP retries per request (URLs)').argParser(intIn(0, 100)).default(5))
   .addOption(new Option('--timeout <ms>', 'HTTP headers and stalled-body timeout (URLs)').argParser(intIn(1, 3_600_000)).default(5000))
   .addOption(dbRetryWait())
+  .addOption(listOptions()[0])
+  .addOption(listOptions()[1])
   .addHelpText(
     'after',
     `
@@ -278,6 +292,8 @@ program
   .addOption(new Option('--retries <n>', 'HTTP retries per request').argParser(intIn(0, 100)).default(5))
   .addOption(new Option('--timeout <ms>', 'HTTP headers and stalled-body timeout').argParser(intIn(1, 3_600_000)).default(5000))
   .addOption(dbRetryWait())
+  .addOption(listOptions()[0])
+  .addOption(listOptions()[1])
   .addHelpText(
     'after',
     `

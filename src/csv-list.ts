@@ -7,6 +7,7 @@
 //             vin,url              cars the price service answered 404 for (API mode)
 import fs from 'node:fs';
 import path from 'node:path';
+import { createHash } from 'node:crypto';
 import { once } from 'node:events';
 import { csvField } from './sources/csv-records.js';
 import { CarsError } from './errors.js';
@@ -21,21 +22,29 @@ export class CsvList {
   /** A write that failed (the stream reports it later than the write that caused it). */
   private failed: CarsError | undefined;
 
-  constructor(file: string, header: string[], keep = 10) {
+  private readonly overwrite: boolean;
+
+  /**
+   * `overwrite`: replace a file of that name (an operator's --overwrite); otherwise the file must
+   * not exist yet (a list is never shared by two runs, nor one run's list replaced by another's).
+   */
+  constructor(file: string, header: string[], keep = 10, overwrite = false) {
     this.path = file;
     this.header = header;
     this.keep = keep;
+    this.overwrite = overwrite;
   }
 
   async add(cells: string[]): Promise<void> {
     if (this.failed) throw this.failed;
     if (!this.out) {
       try {
-        fs.mkdirSync(path.dirname(this.path), { recursive: true });
+        // Lists hold dealers' data: only their owner reads them.
+        fs.mkdirSync(path.dirname(this.path), { recursive: true, mode: 0o700 });
       } catch (e) {
         throw (this.failed = this.cannotWrite(e));
       }
-      this.out = fs.createWriteStream(this.path);
+      this.out = fs.createWriteStream(this.path, { flags: this.overwrite ? 'w' : 'wx', mode: 0o600 });
       this.out.on('error', (e) => (this.failed ??= this.cannotWrite(e)));
       this.out.write(this.header.map((c) => csvField(c)).join(',') + '\n');
     }
@@ -73,7 +82,25 @@ export class CsvList {
   }
 }
 
-/** `$CARS_HOME/<dir>/<run>-<source>.<kind>.csv`; the source is named by its file name or host. */
+/**
+ * What names a run's default lists: the database (its name and a hash of its redacted target, so
+ * two databases sharing a $CARS_HOME never share a name) and the run id; without a run (dry run),
+ * the time and the process id.
+ */
+export function listLabel(runId: number | null, database: string | null, now = new Date(), pid = process.pid): string {
+  if (runId === null || database === null) return `dry-${now.toISOString().replace(/[-:]/g, '').replace(/\..*/, '')}-${pid}`;
+  let name = 'db';
+  try {
+    name = decodeURIComponent(new URL(database).pathname.slice(1)) || name;
+  } catch {
+    // not a URL: the hash alone tells databases apart
+  }
+  name = name.replace(/[^\w.-]+/g, '_');
+  const hash = createHash('sha256').update(database).digest('hex').slice(0, 8);
+  return `${name}-${hash}-run${runId}`;
+}
+
+/** `$CARS_HOME/<dir>/<label>-<source>.<kind>.csv`; the source is named by its file name or host. */
 export function defaultListPath(home: string, dir: string, runLabel: string, source: string, kind: string): string {
   let base: string;
   if (source === '-') base = 'stdin';
@@ -88,4 +115,38 @@ export function defaultListPath(home: string, dir: string, runLabel: string, sou
   } else base = path.basename(source);
   base = base.replace(/\.(csv|tsv|txt|ndjson|jsonl|json)(\.gz)?$/i, '').replace(/[^\w.-]+/g, '_') || 'input';
   return path.join(home, dir, `${runLabel}-${base}.${kind}.csv`);
+}
+
+/** The folders of $CARS_HOME that hold default lists. */
+export const LIST_DIRS = ['rejects', 'failures', 'unknown'] as const;
+
+/**
+ * Removes default lists (`*.csv` in $CARS_HOME/rejects, failures, unknown) last written more
+ * than `days` days ago; returns how many. Files an operator named elsewhere are never touched.
+ */
+export function pruneLists(home: string, days: number, now = Date.now()): number {
+  const before = now - days * 86_400_000;
+  let removed = 0;
+  for (const dir of LIST_DIRS) {
+    let names: string[];
+    try {
+      names = fs.readdirSync(path.join(home, dir));
+    } catch {
+      continue;
+    }
+    for (const name of names) {
+      if (!name.endsWith('.csv')) continue;
+      const file = path.join(home, dir, name);
+      try {
+        const st = fs.statSync(file);
+        if (st.isFile() && st.mtimeMs < before) {
+          fs.unlinkSync(file);
+          removed++;
+        }
+      } catch {
+        // another run removed it first
+      }
+    }
+  }
+  return removed;
 }

@@ -17,6 +17,7 @@ export const ERRORS = {
   USAGE: { exit: EXIT.usage, hint: 'check the command line; `cars <command> --help` lists the options' },
   NOT_IMPLEMENTED: { exit: EXIT.usage, hint: 'this command has not landed yet; see the README for what works today' },
   INPUT_UNREADABLE: { exit: EXIT.usage, hint: 'check the path and its permissions' },
+  OUTPUT_EXISTS: { exit: EXIT.usage, hint: 'pass --overwrite to replace the file, or name a new one' },
   OUTPUT_UNWRITABLE: { exit: EXIT.usage, hint: 'name a file in a folder that exists and that you can write to' },
   INPUT_HEADER: { exit: EXIT.usage, hint: 'the first line must name the columns; see the README for the required ones' },
   EMBEDDED_FAILED: { exit: EXIT.database, hint: 'see the server log named in the message; `cars db status` shows the data directory' },

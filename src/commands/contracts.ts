@@ -18,6 +18,10 @@ export interface SyncOptions {
   timeout: number;
   /** How long a batch is retried after transient database errors, in ms. */
   dbRetryWait: number;
+  /** Replace the files named by --rejects and --failures if they exist. */
+  overwrite?: boolean;
+  /** Default lists older than this many days are removed. */
+  keepLists: number;
 }
 
 export interface ExplainOptions {

@@ -18,7 +18,7 @@ import { RowEncoder } from '../import/row-encoder.js';
 import { CsvRow } from '../sources/csv-records.js';
 import { fnv1a } from '../sync/shard.js';
 import { RejectsFile, REJECT_COLUMNS } from '../import/rejects.js';
-import { defaultListPath } from '../csv-list.js';
+import { defaultListPath, listLabel, pruneLists } from '../csv-list.js';
 import { createProgress } from '../progress.js';
 import type { Command, Deps, Outcome } from '../runner.js';
 import type { Sql } from '../db/pool.js';
@@ -37,6 +37,10 @@ export interface ImportOptions {
   timeout: number;
   /** How long a batch is retried after transient database errors, in ms. */
   dbRetryWait: number;
+  /** Replace the file named by --rejects if it exists. */
+  overwrite?: boolean;
+  /** Default lists older than this many days are removed. */
+  keepLists: number;
 }
 
 /** Opens the source named on the command line. URLs come with the remote-feeds issue. */
@@ -79,6 +83,7 @@ async function runImport(source: string, o: ImportOptions, deps: Deps, open: Sou
   for (const k of ['read', 'inserted', 'updated', 'unchanged', 'rejected', 'superseded']) rows[k] = 0;
   if (o.dryRun) rows.valid = 0;
 
+  pruneLists(deps.home, o.keepLists);
   const src = await open(source, o, deps);
   const columns = src.columns;
   const lower = columns.map((c) => c.toLowerCase());
@@ -94,8 +99,8 @@ async function runImport(source: string, o: ImportOptions, deps: Deps, open: Sou
   if (extra.length) log.warn(`warning: ${src.name}: ignoring column${extra.length > 1 ? 's' : ''} ${extra.join(', ')}`);
   const [vinAt, brandAt, modelAt, yearAt, priceAt, mileageAt, conditionAt, colorAt, listedAt] = CAR_COLUMNS.map((c) => index.get(c)!);
 
-  const runLabel = report.runId !== null ? `run${report.runId}` : new Date().toISOString().replace(/[-:]/g, '').replace(/\..*/, '');
-  const rejects = new RejectsFile(o.rejects ?? defaultListPath(deps.home, 'rejects', runLabel, source, 'rejects'), columns);
+  const runLabel = listLabel(report.runId, o.dryRun ? null : deps.db.target.display);
+  const rejects = o.rejects ? new RejectsFile(o.rejects, columns, !!o.overwrite) : new RejectsFile(defaultListPath(deps.home, 'rejects', runLabel, source, 'rejects'), columns);
   const reject = async (values: Array<string | undefined>, where: number | string, error: string, raw = '') => {
     rows.rejected++;
     await rejects.add(values, where, error, raw);

@@ -15,7 +15,7 @@ import type { SyncOptions } from './contracts.js';
 import { priceUrl, syncFromApi, type ApiTally } from '../sync/from-api.js';
 import { syncFromFeed, type FeedTally } from '../sync/from-feed.js';
 import { isUrl, openFeed } from '../sync/feed.js';
-import { CsvList, defaultListPath } from '../csv-list.js';
+import { CsvList, defaultListPath, listLabel, pruneLists } from '../csv-list.js';
 import { acquireSyncLock, type SyncLock } from '../sync/lock.js';
 import { effectiveShard, shardLabel } from '../sync/shard.js';
 import { PriceWriter } from '../sync/writer.js';
@@ -59,8 +59,9 @@ async function runSync(o: SyncOptions, deps: Deps): Promise<Outcome> {
   report.extra.mode = o.feed ? 'feed' : 'api';
   report.extra.shard = shardLabel(shard);
 
-  const runLabel = report.runId !== null ? `run${report.runId}` : new Date().toISOString().replace(/[-:]/g, '').replace(/\..*/, '');
-  const failures = new CsvList(o.failures ?? defaultListPath(deps.home, 'failures', runLabel, source, 'failures'), ['vin', 'url', 'error'], SHOW);
+  pruneLists(deps.home, o.keepLists);
+  const runLabel = listLabel(report.runId, db.target.display);
+  const failures = new CsvList(o.failures ?? defaultListPath(deps.home, 'failures', runLabel, source, 'failures'), ['vin', 'url', 'error'], SHOW, !!o.failures && !!o.overwrite);
   const unknown = new CsvList(defaultListPath(deps.home, 'unknown', runLabel, source, 'unknown'), o.feed ? ['vin', 'price', 'line'] : ['vin', 'url'], SHOW);
   let rejects: RejectsFile | undefined;
 
@@ -105,7 +106,7 @@ async function runSync(o: SyncOptions, deps: Deps): Promise<Outcome> {
     }
     if (o.feed) {
       const feed = await report.phase('open', () => openFeed(source, { stdin: deps.stdin as Readable, http, warn: log.warn }));
-      rejects = new RejectsFile(o.rejects ?? defaultListPath(deps.home, 'rejects', runLabel, source, 'rejects'), feed.columns);
+      rejects = o.rejects ? new RejectsFile(o.rejects, feed.columns, !!o.overwrite) : new RejectsFile(defaultListPath(deps.home, 'rejects', runLabel, source, 'rejects'), feed.columns);
       progress = await createProgress({ ...deps.progress, totalBytes: feed.totalBytes, label: 'sync-prices' });
       await syncFromFeed({ feed, remote: isUrl(source), shard, writer, rejects, report, progress, signal }, feedTally);
     } else {

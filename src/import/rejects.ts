@@ -9,9 +9,9 @@ export class RejectsFile {
   private readonly columns: string[];
   private readonly list: CsvList;
 
-  constructor(file: string, columns: string[]) {
+  constructor(file: string, columns: string[], overwrite = false) {
     this.columns = columns;
-    this.list = new CsvList(file, [...columns, ...REJECT_COLUMNS], 1);
+    this.list = new CsvList(file, [...columns, ...REJECT_COLUMNS], 1, overwrite);
   }
 
   get path(): string {
