@@ -91,7 +91,8 @@ export function listLabel(runId: number | null, database: string | null, now = n
   if (runId === null || database === null) return `dry-${now.toISOString().replace(/[-:]/g, '').replace(/\..*/, '')}-${pid}`;
   let name = 'db';
   try {
-    name = decodeURIComponent(new URL(database).pathname.slice(1)) || name;
+    // (The embedded server's target is its URL followed by a note: the URL is the first word.)
+    name = decodeURIComponent(new URL(database.split(' ')[0]).pathname.slice(1)) || name;
   } catch {
     // not a URL: the hash alone tells databases apart
   }

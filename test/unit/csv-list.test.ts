@@ -28,6 +28,7 @@ describe('listLabel', () => {
     expect(a).not.toBe(b);
     expect(listLabel(1, 'postgres://cars@db1:5432/cars', at, 7)).toBe(a); // the same database and run: the same name
     expect(listLabel(2, 'postgres://x@h:1/my%20db', at)).toMatch(/^my_db-[0-9a-f]{8}-run2$/);
+    expect(listLabel(4, 'postgres://cars@localhost:5432/cars (embedded, socket /root/.cars/run)', at)).toMatch(/^cars-[0-9a-f]{8}-run4$/);
   });
   it('without a run (dry run): the time and the process', () => {
     expect(listLabel(null, 'postgres://cars@db1:5432/cars', at, 42)).toBe('dry-20261205T083001-42');
