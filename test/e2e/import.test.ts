@@ -176,7 +176,7 @@ describe.each(servers())('import on $name', (server: Server) => {
   it('--dry-run validates everything and writes nothing', async () => {
     const before = await sql`select count(*)::int as cars, (select count(*)::int from runs) as runs from cars`;
     const gen = await cars(['generate', '500', '--seed', '12', '--bad-rate', '0.1']);
-    const r = await run(['import', '-', '--dry-run', '--json', '--rejects', path.join(tmp, 'dry.csv')], gen.stdout);
+    const r = await run(['import', '-', '--dry-run', '--json', '--rejects', path.join(tmp, `${server.name}-dry.csv`)], gen.stdout);
     expect(r.code).toBe(0);
     const s = summary(r);
     expect(s.rows.read).toBe(500);
@@ -189,7 +189,7 @@ describe.each(servers())('import on $name', (server: Server) => {
 
   it('--max-rejects stops with exit 3 and a threshold status', async () => {
     const gen = await cars(['generate', '2000', '--seed', '13', '--bad-rate', '0.2']);
-    const r = await run(['import', '-', '--max-rejects', '10', '--json', '--batch-size', '100', '--rejects', path.join(tmp, 'max.csv')], gen.stdout);
+    const r = await run(['import', '-', '--max-rejects', '10', '--json', '--batch-size', '100', '--rejects', path.join(tmp, `${server.name}-max.csv`)], gen.stdout);
     expect(r.code).toBe(3);
     const s = summary(r);
     expect(s.status).toBe('threshold');
