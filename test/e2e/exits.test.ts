@@ -31,7 +31,8 @@ describe('--json on a usage error', () => {
     { command: 'db start', args: ['db', 'start', '--bogus'], message: /unknown option '--bogus'/ },
     { command: 'db stop', args: ['db', 'stop', '--bogus'], message: /unknown option '--bogus'/ },
   ];
-  it.each(cases)('$command: $args', async ({ command, args, message }) => {
+  // (Each is a process that exits at once: run side by side.)
+  it.concurrent.each(cases)('$command: $args', async ({ command, args, message }) => {
     const r = await cars([...args, '--json'], { env: { CARS_HOME: tmp } });
     expect(r.code, r.stderr).toBe(2);
     expect(r.stdout.trim().split('\n')).toHaveLength(1);

@@ -73,6 +73,29 @@ describe('price history', () => {
     expect(await history(s.run_id)).toEqual([{ vin: vin(9), old: '10009.00', new: '16000.00' }]);
   });
 
+  it('sync-prices waits out a row lock held past its statement timeout: the batch is retried whole', async () => {
+    const other = connect(url);
+    try {
+      const tx = await other.reserve();
+      await tx`begin`;
+      await tx`select 1 from cars where vin = ${vin(13)} for update`;
+      const feed = path.join(tmp, 'locked-feed.csv');
+      fs.writeFileSync(feed, `vin,price\n${vin(13)},13131\n${vin(14)},14141\n`);
+      const run = cars(['sync-prices', '--feed', feed, '--json', '--statement-timeout', '1000'], { env: env() });
+      await new Promise((r) => setTimeout(r, 2500));
+      await tx`rollback`;
+      tx.release();
+      const r = await run;
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stderr).toMatch(/57014: canceling statement due to statement timeout; retrying it whole/);
+      const s = summary(r);
+      expect(s.rows).toMatchObject({ checked: 2, changed: 2, failed: 0 });
+      expect((await history(s.run_id)).map((h) => h.new)).toEqual(['13131.00', '14141.00']);
+    } finally {
+      await other.end({ timeout: 5 });
+    }
+  });
+
   it('a price feed listing a VIN twice: the last wins, one history row, the earlier counted superseded', async () => {
     const feed = path.join(tmp, 'twice-feed.csv');
     fs.writeFileSync(feed, `vin,price\n${vin(11)},11111\n${vin(12)},10012\n${vin(11)},12222\n`);
