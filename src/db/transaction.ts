@@ -31,14 +31,17 @@ export function commitInDoubt(e: unknown): boolean {
 }
 
 /**
- * A reserved connection, or an error: after the pool's connect timeout (a connection error), or
- * when `signal` aborts. postgres.js 3.4.9 can leave a reserve() waiting for ever after connections
+ * A reserved connection, or an error: after a long wait (a connection error, see below), or when
+ * `signal` aborts. postgres.js 3.4.9 can leave a reserve() waiting for ever after connections
  * of the pool were killed, though the server has idle ones; a connection that comes after all is
  * released at once.
  */
 async function reserve(sql: Sql, signal: AbortSignal | undefined): Promise<Tx> {
   const pending = sql.reserve() as unknown as Promise<Tx>;
-  const seconds = Number(sql.options.connect_timeout) || 30;
+  // Long enough for the pool's other connections to finish a statement each (more writers than
+  // connections wait their turn), however slow: the connect timeout and twice the statement timeout.
+  const statementMs = Number((sql.options.connection as { statement_timeout?: number } | undefined)?.statement_timeout) || 300_000;
+  const seconds = Math.ceil((Number(sql.options.connect_timeout) || 30) + (2 * statementMs) / 1000);
   let timer: NodeJS.Timeout | undefined;
   let onAbort: (() => void) | undefined;
   const limit = new Promise<never>((_, reject) => {
