@@ -18,7 +18,7 @@ import { POOL_DEFAULTS } from './db/pool.js';
 import type { DatabaseConfig } from './db/database.js';
 import { execute, type Command as CarsCommand, type RunSpec } from './runner.js';
 import { formatSummary } from './output.js';
-import { writeMetricsFile } from './metrics.js';
+import { checkOutputTarget } from './output-target.js';
 import type { Summary } from './report.js';
 import { columnList, decimalMark, delimiter, intIn, numberIn, shard } from './options.js';
 import { ENCODINGS } from './sources/encoding.js';
@@ -30,6 +30,12 @@ import { importCommand, type ImportOptions } from './commands/import.js';
 const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
 const env = process.env;
 const stderr = (s: string) => process.stderr.write(s.endsWith('\n') ? s : s + '\n');
+const args = process.argv.slice(2);
+/**
+ * `--json` anywhere on the command line (before a `--`): known before commander parses, so that an
+ * error commander or an action throws before any work still ends in one JSON object on stdout.
+ */
+const wantsJson = args.slice(0, args.includes('--') ? args.indexOf('--') : undefined).includes('--json');
 
 // ---- interrupts: the first Ctrl-C asks the command to stop cleanly, the second one quits ----
 const interrupt = new AbortController();
@@ -92,7 +98,12 @@ function dbConfig(g: GlobalOpts, cmd: Command): DatabaseConfig {
 }
 
 function specFor(cmd: Command, command: string, source: string | null, needsDb: boolean, record: boolean): RunSpec {
-  const g = cmd.optsWithGlobals() as GlobalOpts;
+  const g = cmd.optsWithGlobals() as GlobalOpts & { rejects?: string; failures?: string; overwrite?: boolean };
+  // Output files named on the command line are checked before any work. (The metrics file is
+  // replaced by every run; a list is replaced only with --overwrite.)
+  if (g.metricsFile) checkOutputTarget('--metrics-file', g.metricsFile);
+  if (g.rejects) checkOutputTarget('--rejects', g.rejects, !!g.overwrite);
+  if (g.failures) checkOutputTarget('--failures', g.failures, !!g.overwrite);
   let runId: number | null = null;
   const log = createLogger(stderr, !!g.quiet, { format: g.logFormat, runId: () => runId });
   return {
@@ -109,6 +120,7 @@ function specFor(cmd: Command, command: string, source: string | null, needsDb: 
     stdin: process.stdin,
     json: !!g.json,
     onRunId: (id) => (runId = id),
+    metricsFile: g.metricsFile,
   };
 }
 
@@ -136,12 +148,6 @@ async function finish(cmd: Command, summary: Summary, human?: string, data?: str
     // Database messages already say what to check, in one line.
     errorOut(code, message, code.startsWith('DB_') || code === 'INTERNAL' ? undefined : new CarsError(code as never, '').hint, summary.run_id);
   }
-  if (g.metricsFile) {
-    await writeMetricsFile(g.metricsFile, summary).catch((e) => {
-      stderr(`cars: error: could not write --metrics-file ${g.metricsFile}: ${(e as Error).message}`);
-      if (summary.exit_code === EXIT.ok) summary.exit_code = EXIT.usage;
-    });
-  }
   process.exitCode = summary.exit_code;
 }
 
@@ -159,10 +165,31 @@ function mapArg(v: string, previous: ReturnType<typeof parseMapOption> | undefin
   }
 }
 
+/** --overwrite and --keep-lists, for the commands that write lists. */
+function listOptions(): Option[] {
+  return [
+    new Option('--overwrite', 'replace the files named by --rejects / --failures if they exist (refused otherwise)'),
+    new Option('--keep-lists <days>', 'remove default lists (rejects, failures, unknown VINs under $CARS_HOME) older than this')
+      .argParser(intIn(1, 36_500))
+      .default(30)
+      .env('CARS_KEEP_LISTS'),
+  ];
+}
+
+/** A batch that meets a deadlock, a timeout or a full server is retried whole for this long. */
+function dbRetryWait(): Option {
+  return new Option('--db-retry-wait <ms>', 'retry a batch after transient database errors (deadlock, timeouts, too many connections) for this long, in all')
+    .argParser(intIn(0, 3_600_000))
+    .default(60_000)
+    .env('CARS_DB_RETRY_WAIT');
+}
+
 // ---- the program ----
 const program = new Command('cars');
 program
   .version(pkg.version)
+  // With --json, stdout is the JSON object's alone: help and version text go to stderr.
+  .configureOutput(wantsJson ? { writeOut: (t) => process.stderr.write(t) } : {})
   .description('Keep a car-listings PostgreSQL database fed: import CSV files and feeds, sync prices, explain queries.')
   .exitOverride()
   .showHelpAfterError('(add --help for usage)')
@@ -347,6 +374,9 @@ program
   .addOption(new Option('--rate <req/s>', 'HTTP requests per second (URLs)').argParser(numberIn(0.01, 100_000)).default(50))
   .addOption(new Option('--retries <n>', 'HTTP retries per request (URLs)').argParser(intIn(0, 100)).default(5))
   .addOption(new Option('--timeout <ms>', 'HTTP headers and stalled-body timeout (URLs)').argParser(intIn(1, 3_600_000)).default(5000))
+  .addOption(dbRetryWait())
+  .addOption(listOptions()[0])
+  .addOption(listOptions()[1])
   .addHelpText(
     'after',
     `
@@ -374,7 +404,8 @@ program
   .addOption(new Option('--seed <n>', 'random seed (same seed, same output)').argParser(intIn(0)).default(1))
   .addOption(new Option('--bad-rate <fraction>', 'share of rows made invalid on purpose, 0 to 1').argParser(numberIn(0, 1)).default(0))
   .addHelpText('after', '\nExamples:\n  cars generate 1000 > cars.csv\n  cars generate 1000000 --seed 7 --bad-rate 0.01 | gzip > big.csv.gz')
-  .action(async (count: number, o: { seed: number; badRate: number }) => {
+  .action(async (count: number, o: { seed: number; badRate: number }, cmd: Command) => {
+    if ((cmd.optsWithGlobals() as GlobalOpts).json) throw new CarsError('USAGE', 'cars generate writes its CSV on stdout, so it takes no --json');
     const { generateCommand } = await import('./commands/generate.js');
     await generateCommand(count, o, process.stdout);
   });
@@ -403,6 +434,9 @@ program
   .addOption(new Option('--rate <req/s>', 'HTTP requests per second').argParser(numberIn(0.01, 100_000)).default(50))
   .addOption(new Option('--retries <n>', 'HTTP retries per request').argParser(intIn(0, 100)).default(5))
   .addOption(new Option('--timeout <ms>', 'HTTP headers and stalled-body timeout').argParser(intIn(1, 3_600_000)).default(5000))
+  .addOption(dbRetryWait())
+  .addOption(listOptions()[0])
+  .addOption(listOptions()[1])
   .addHelpText(
     'after',
     `
@@ -642,23 +676,47 @@ program
     process.stdout.write(lines.join('\n') + '\n');
   });
 
+/** The command named on the command line ("db status", "import", ...), for a JSON error object. */
+function commandOf(argv: string[]): string | null {
+  const names = new Set(program.commands.map((c) => c.name()));
+  const at = argv.findIndex((a) => names.has(a));
+  if (at < 0) return null;
+  const sub = program.commands.find((c) => c.name() === argv[at])!.commands.map((c) => c.name());
+  return sub.includes(argv[at + 1]) ? `${argv[at]} ${argv[at + 1]}` : argv[at];
+}
+
+/** An exit before any work (a usage error, help): one JSON object on stdout with --json. */
+function exitEarly(exitCode: number, error?: { code: string; message: string }): void {
+  if (wantsJson) {
+    const status = exitCode === EXIT.ok ? 'ok' : 'failed';
+    process.stdout.write(JSON.stringify({ command: commandOf(args), status, exit_code: exitCode, run_id: null, source: null, rows: {}, ...(error ? { error } : {}) }) + '\n');
+  }
+  process.exitCode = exitCode;
+}
+
 async function main() {
   try {
     loadConfig();
     await program.parseAsync(process.argv);
   } catch (e) {
     if (e instanceof CommanderError) {
-      process.exitCode = e.exitCode === 0 ? EXIT.ok : EXIT.usage;
+      // Commander has printed its message (and the usage hint) on stderr already.
+      if (e.exitCode === 0) exitEarly(EXIT.ok);
+      else exitEarly(EXIT.usage, { code: 'USAGE', message: e.message.replace(/^error: /, '') });
       return;
     }
     if (isCarsError(e)) {
       errorOut(e.code, e.message, e.hint);
-      process.exitCode = e.exitCode;
+      exitEarly(e.exitCode, { code: e.code, message: e.message });
       return;
     }
     stderr(`cars: unexpected failure: ${(e as Error)?.stack ?? e}`);
-    process.exitCode = EXIT.unexpected;
+    exitEarly(EXIT.unexpected, { code: 'INTERNAL', message: String((e as Error)?.message ?? e) });
   }
 }
 
 await main();
+// The run is over and reported. A socket the driver still holds must not keep the process (and a
+// cron job) waiting: postgres.js 3.4.9 reopens a connection for a reserve() that was still
+// queued when its pool ended, which happens after connections were killed mid-run.
+setTimeout(() => process.exit(), 1000).unref();

@@ -43,6 +43,11 @@ export async function writeMetricsFile(file: string, s: Summary, now = Date.now(
   const old = await fs.readFile(file, 'utf8').catch(() => '');
   const body = renderMetrics(s, Math.floor(now / 1000), previousSuccess(old, s.command));
   const tmp = path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.tmp`);
-  await fs.writeFile(tmp, body);
-  await fs.rename(tmp, file);
+  try {
+    await fs.writeFile(tmp, body);
+    await fs.rename(tmp, file);
+  } catch (e) {
+    await fs.rm(tmp, { force: true }).catch(() => undefined);
+    throw e;
+  }
 }

@@ -4,6 +4,8 @@ import { CarsError, EXIT, isCarsError } from './errors.js';
 import { openDatabase, type Database, type DatabaseConfig } from './db/database.js';
 import { databaseError, isConnectionError } from './db/pool.js';
 import { finishRun, heartbeat, markAbandoned, startRun } from './db/runs.js';
+import { describeError } from './db/sqlstate.js';
+import { writeMetricsFile } from './metrics.js';
 import type { Logger } from './logger.js';
 import { RunReport, type Status, type Summary } from './report.js';
 
@@ -46,6 +48,8 @@ export interface RunSpec {
   json: boolean;
   /** Hears the run's id once it is recorded (for log lines that carry it). */
   onRunId?: (id: number) => void;
+  /** --metrics-file: written once the run is over, before its runs row is finalized. */
+  metricsFile?: string;
 }
 
 export async function execute(spec: RunSpec, fn: Command): Promise<Summary> {
@@ -79,9 +83,52 @@ export async function execute(spec: RunSpec, fn: Command): Promise<Summary> {
   const exit = error ? error.exitCode : status === 'interrupted' ? EXIT.interrupted : EXIT.ok;
   const summary = report.finish(status, exit, error ? { code: error.code, message: error.message } : undefined);
   stopHeartbeat();
+  // The metrics file before the runs row and the JSON: a write that fails makes all three agree.
+  if (spec.metricsFile) {
+    await writeMetricsFile(spec.metricsFile, summary).catch((e) => {
+      const message = `could not write --metrics-file ${spec.metricsFile}: ${(e as Error)?.message ?? e}`;
+      if (summary.exit_code !== EXIT.ok) {
+        spec.log.warn(`warning: ${message}`);
+        return;
+      }
+      summary.status = 'failed';
+      summary.exit_code = EXIT.usage;
+      summary.error = { code: 'OUTPUT_UNWRITABLE', message: `${message}; the run's work itself is done` };
+    });
+  }
   if (db) {
-    if (report.runId !== null) await finishRun(db.sql, report.runId, summary).catch(() => undefined);
+    if (report.runId !== null) await recordEnd(db, report.runId, summary, spec.log);
     await db.close().catch(() => undefined);
   }
   return summary;
+}
+
+/** How long the final update of `runs` may take before it is tried again on a new pool. */
+const FINISH_MS = 5_000;
+
+/**
+ * Finalizes the runs row; on a pool that lost connections mid-run (postgres.js can leave such a
+ * pool with queries waiting for ever), once more on a fresh pool; a warning when it still fails.
+ */
+async function recordEnd(db: Database, id: number, summary: Summary, log: Logger): Promise<void> {
+  let last: unknown;
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      if (attempt > 0) await db.reconnect();
+      await within(finishRun(db.sql, id, summary), FINISH_MS);
+      return;
+    } catch (e) {
+      last = e;
+    }
+  }
+  const why = describeError(last);
+  log.warn(`warning: could not record the end of run ${id} in the runs table (${why}); its row still says 'running'`);
+}
+
+function within<T>(p: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const limit = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer within ${ms / 1000} s`)), ms);
+  });
+  return Promise.race([p, limit]).finally(() => clearTimeout(timer));
 }

@@ -15,7 +15,7 @@ with staged as (
   from cars_staging
   order by vin, ord desc
 ), changed as (
-  select s.* from staged s
+  select s.*, c.id as car_id, c.price as old_price from staged s
   left join cars c on c.vin = s.vin
   where c.vin is null
      or (c.brand, c.model, c.year, c.price, c.mileage, c.condition, c.color, c.listed_at)
@@ -33,6 +33,16 @@ with staged as (
         (excluded.brand, excluded.model, excluded.year, excluded.price, excluded.mileage,
          excluded.condition, excluded.color, excluded.listed_at)
   returning (xmax = 0) as inserted
+), history as (
+  -- Every price change is in car_price_history, whatever made it (run id: see
+  -- import_merge_unique). From the join, not from merged: RETURNING cannot name the old price
+  -- (before PostgreSQL 18), and joining merged back to changed would compare every pair of rows
+  -- without hash joins. So the old price is the one this statement's snapshot saw; a car another
+  -- session created or repriced during the batch is recorded as of that snapshot, or not at all.
+  insert into car_price_history (car_id, old_price, new_price, run_id)
+  select car_id, old_price, price, nullif(current_setting('cars.run_id', true), '')::bigint
+  from changed
+  where car_id is not null and old_price is distinct from price
 )
 select (select count(*) from staged) as distinct_rows,
        count(*) filter (where inserted) as inserted,

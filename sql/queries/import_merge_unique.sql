@@ -12,12 +12,14 @@
 -- updated or deleted since the join is not updated again; the rest is committed): the importer
 -- then merges the batch again with import_merge, which is safe against that. (By id, the planner
 -- probed cars_pkey for its highest id, which a burst of rolled-back inserts made take 300 ms.)
+-- A changed price is recorded in car_price_history with the price the UPDATE replaced (the row
+-- version the join found is the one updated, or none is).
 with staged as (
   select vin, brand, model, year::integer as year, price::numeric(12,2) as price,
          mileage::integer as mileage, condition, color, listed_at::timestamptz as listed_at
   from cars_staging
 ), changed as (
-  select s.*, c.ctid as at
+  select s.*, c.ctid as at, c.price as old_price
   from staged s
   left join cars c on c.vin = s.vin
   where c.vin is null
@@ -36,7 +38,14 @@ with staged as (
     condition = ch.condition, color = ch.color, listed_at = ch.listed_at, updated_at = now()
   from changed ch
   where c.ctid = ch.at
-  returning 1
+  returning c.id, ch.old_price, c.price as new_price
+), history as (
+  -- Every price change is in car_price_history, whatever made it; the run id comes from the
+  -- batch's transaction (set_config('cars.run_id', ...), with the planner settings).
+  insert into car_price_history (car_id, old_price, new_price, run_id)
+  select id, old_price, new_price, nullif(current_setting('cars.run_id', true), '')::bigint
+  from updated
+  where old_price is distinct from new_price
 )
 -- (Every row of the batch is distinct: the importer knows how many it sent. Counting them here
 -- would read staged a second time, which made it a stored CTE instead of part of the join.)

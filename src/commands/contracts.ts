@@ -26,6 +26,12 @@ export interface SyncOptions {
   rate: number;
   retries: number;
   timeout: number;
+  /** How long a batch is retried after transient database errors, in ms. */
+  dbRetryWait: number;
+  /** Replace the files named by --rejects and --failures if they exist. */
+  overwrite?: boolean;
+  /** Default lists older than this many days are removed. */
+  keepLists: number;
 }
 
 export interface ExplainOptions {

@@ -9,13 +9,18 @@ import { CAR_COLUMNS, validateFields } from '../import/validate.js';
 import { ColumnMap, mapHeader, normalizeHeader, type HeaderMaps } from '../import/column-map.js';
 import { encodingLabel, notUtf8Message, type EncodingOption, type TextFacts } from '../sources/encoding.js';
 import { nextYear } from '../generate.js';
-import { writeBatch, type WriteOptions } from '../import/writer.js';
+import { writeBatch, type BatchResult, type WriteOptions } from '../import/writer.js';
+import { isTransientError, describeError, TRANSIENT_BACKOFF } from '../db/sqlstate.js';
+import { commitInDoubt } from '../db/transaction.js';
+import { backoffDelay } from '../http/backoff.js';
+import postgres from 'postgres';
+import { setTimeout as delay } from 'node:timers/promises';
 import { RowBatch, type BatchRows } from '../import/batch.js';
 import { RowEncoder } from '../import/row-encoder.js';
 import { CsvRow } from '../sources/csv-records.js';
 import { fnv1a } from '../sync/shard.js';
 import { RejectsFile, REJECT_COLUMNS } from '../import/rejects.js';
-import { defaultListPath } from '../csv-list.js';
+import { defaultListPath, listLabel, pruneLists } from '../csv-list.js';
 import { createProgress } from '../progress.js';
 import type { Command, Deps, Outcome } from '../runner.js';
 import type { Sql } from '../db/pool.js';
@@ -44,6 +49,12 @@ export interface ImportOptions {
   rate: number;
   retries: number;
   timeout: number;
+  /** How long a batch is retried after transient database errors, in ms. */
+  dbRetryWait: number;
+  /** Replace the file named by --rejects if it exists. */
+  overwrite?: boolean;
+  /** Default lists older than this many days are removed. */
+  keepLists: number;
 }
 
 /** Opens the source named on the command line. URLs come with the remote-feeds issue. */
@@ -85,6 +96,7 @@ async function runImport(source: string, o: ImportOptions, deps: Deps, open: Sou
   for (const k of ['read', 'inserted', 'updated', 'unchanged', 'rejected', 'superseded']) rows[k] = 0;
   if (o.dryRun) rows.valid = 0;
 
+  pruneLists(deps.home, o.keepLists);
   const src = await open(source, o, deps);
   const columns = src.columns;
   let positions: number[];
@@ -113,9 +125,10 @@ async function runImport(source: string, o: ImportOptions, deps: Deps, open: Sou
   noteEncoding();
   const [vinAt, brandAt, modelAt, yearAt, priceAt, mileageAt, conditionAt, colorAt, listedAt] = positions;
 
-  const runLabel = report.runId !== null ? `run${report.runId}` : new Date().toISOString().replace(/[-:]/g, '').replace(/\..*/, '');
+  const runLabel = listLabel(report.runId, o.dryRun ? null : deps.db.target.display);
   // A rejects file is UTF-8; with a BOM when the input was in another encoding, so Excel reads it right.
-  const rejects = new RejectsFile(o.rejects ?? defaultListPath(deps.home, 'rejects', runLabel, source, 'rejects'), columns, { bom: () => !!text && text.encoding !== 'utf-8' });
+  const bom = { bom: () => !!text && text.encoding !== 'utf-8' };
+  const rejects = o.rejects ? new RejectsFile(o.rejects, columns, !!o.overwrite, bom) : new RejectsFile(defaultListPath(deps.home, 'rejects', runLabel, source, 'rejects'), columns, false, bom);
   const reject = async (values: Array<string | undefined>, where: number | string, error: string, raw = '') => {
     rows.rejected++;
     await rejects.add(values, where, error, raw);
@@ -131,14 +144,18 @@ async function runImport(source: string, o: ImportOptions, deps: Deps, open: Sou
   const budget = (workers.length + 1) * o.batchSize;
   let buffered = 0;
   let fatal: unknown;
+  // Aborted at the first writer's failure: the others finish what they are writing, start nothing.
+  const stop = new AbortController();
   let committedRows = 0;
+  /** Rows of batches given up when the run stopped whose COMMIT had gone out: maybe committed. */
+  let inDoubtRows = 0;
   let stopReason: 'interrupted' | 'max-rejects' | undefined;
 
   const sql = o.dryRun ? undefined : deps.db.sql;
   const write = async (w: Worker, batch: BatchRows) => {
     const t0 = performance.now();
     const r0 = report.sample();
-    const r = await writeWithRetry(sql!, batch, { expectUnchanged: w.lastUnchanged, expectNew: w.lastNew }, () => committedRows, log);
+    const r = await writeWithRetry(sql!, batch, { expectUnchanged: w.lastUnchanged, expectNew: w.lastNew, signal: stop.signal, runId: report.runId }, log, { waitMs: o.dbRetryWait });
     w.lastUnchanged = r.inserted + r.updated === 0;
     w.lastNew = r.inserted === batch.length;
     report.add('write', performance.now() - t0, report.sample() - r0);
@@ -158,7 +175,9 @@ async function runImport(source: string, o: ImportOptions, deps: Deps, open: Sou
     w.writing = batch.length;
     w.busy = write(w, batch)
       .catch((e) => {
-        fatal ??= e;
+        if (e instanceof BatchStopped) inDoubtRows += e.inDoubt;
+        else fatal ??= e;
+        stop.abort(new Error('the run is stopping: another batch failed'));
       })
       .finally(() => {
         batch.clear();
@@ -254,25 +273,31 @@ async function runImport(source: string, o: ImportOptions, deps: Deps, open: Sou
   } catch (e) {
     // A feed that broke: the rows read before it are still written (below), then it is reported
     // with the count of rows committed, so the operator knows that running again finishes the job.
-    if (!(e instanceof CarsError && e.code === 'REMOTE_FAILED')) throw e;
-    remoteFailure = e;
+    // A writer's failure is reported below too, once every writer has stopped.
+    if (e === fatal) {
+      // (thrown below)
+    } else if (e instanceof CarsError && e.code === 'REMOTE_FAILED') remoteFailure = e;
+    else throw e;
   } finally {
     // Rows already read are written, so that every record read has its outcome.
     progress.step('writing the last batches');
     const t0 = performance.now();
     try {
       for (const w of workers) await flush(w);
-      for (const w of workers) await w.busy;
+    } catch (e) {
+      if (e !== fatal) throw e;
     } finally {
+      // Every writer stopped (after a failure too): from here on the counts are final.
+      for (const w of workers) while (w.busy) await w.busy;
       report.add('flush', performance.now() - t0);
       report.span('flush', t0);
       progress.update(rows.read, src.bytesRead());
-      await rejects.close();
       await iterator.return?.(undefined);
       await src.close?.();
+      await rejects.close(); // (last: a rejects file that could not be written fails the run, exit 2)
     }
   }
-  if (fatal) throw fatal;
+  if (fatal) throw fatal instanceof BatchFailure ? fatal.toCarsError(committedRows, inDoubtRows) : fatal;
   if (remoteFailure) {
     throw new CarsError('REMOTE_FAILED', `${remoteFailure.message}; ${committedRows} rows were committed before it; run the same command again to finish`, { cause: remoteFailure });
   }
@@ -303,6 +328,7 @@ async function runImport(source: string, o: ImportOptions, deps: Deps, open: Sou
   if (stopReason === 'max-rejects') {
     return { status: 'threshold', error: new CarsError('MAX_REJECTS', `stopped after ${rows.rejected} rejected rows (more than --max-rejects ${o.maxRejects}); rejects in ${rejects.path}`) };
   }
+  if (rows.read > 0 && rows.rejected === rows.read) return { status: 'threshold', error: allRejected(rows.read, rejects) };
   return { status: 'ok' };
 }
 
@@ -312,19 +338,92 @@ function notUtf8(row: CsvRow, text: TextFacts | undefined): string {
   return notUtf8Message(row.firstInvalidByte());
 }
 
-/** A killed connection is retried once on a new one; then the run ends with exit 5. */
-async function writeWithRetry(sql: Sql, batch: BatchRows, opts: WriteOptions, committed: () => number, log: Deps['log']) {
-  try {
-    return await writeBatch(sql, batch, opts);
-  } catch (e) {
-    if (!isConnectionError(e)) throw e;
-    log.warn(`warning: database connection lost (${(e as { code?: string }).code}); retrying the batch once on a new connection`);
-    await new Promise((r) => setTimeout(r, 500));
+/** Every row of a non-empty input was rejected: exit 3 rather than an "ok" that loaded nothing. */
+export function allRejected(read: number, rejects: RejectsFile): CarsError {
+  const first = rejects.first;
+  const where = first && (/^\d+$/.test(first.where) ? `line ${first.where}` : first.where);
+  const eg = first ? `; the first: ${where}: ${first.error}` : '';
+  return new CarsError('ALL_REJECTED', `all ${read} row${read === 1 ? ' was' : 's were'} rejected, nothing was loaded; rejects in ${path.resolve(rejects.path)}${eg}`);
+}
+
+/**
+ * A batch that could not be written. Its message gets the count of rows committed only once every
+ * writer has stopped: another writer's batch may commit after this one failed.
+ */
+export class BatchFailure extends Error {
+  constructor(
+    readonly code: 'DB_UNAVAILABLE' | 'DB_BUSY' | 'DB_REFUSED',
+    readonly reason: string,
+    /** Rows of a batch whose COMMIT was sent as the connection dropped: committed or not, nobody knows. */
+    readonly inDoubt: number,
+    options?: { cause?: unknown },
+  ) {
+    super(reason, options);
+  }
+
+  /** The operator's message, with the rows committed by every writer and those in doubt (this and other batches). */
+  toCarsError(committed: number, otherInDoubt = 0): CarsError {
+    const doubt = this.inDoubt + otherInDoubt;
+    const maybe = doubt ? ` (and ${doubt} more rows were being committed as their connection dropped: they may have been committed too)` : '';
+    return new CarsError(this.code, `${this.reason}: ${committed} rows were committed before it${maybe}; run the same command again to finish`, { cause: this.cause });
+  }
+}
+
+/** A batch left when the run stopped; `inDoubt` rows of it may have been committed. */
+export class BatchStopped extends Error {
+  constructor(readonly inDoubt: number) {
+    super('the run is stopping: another batch failed');
+  }
+}
+
+export interface RetryPolicy {
+  /** How long a batch is retried after transient errors, from the first one, in ms. */
+  waitMs: number;
+  sleep?: (ms: number) => Promise<void>;
+  random?: () => number;
+}
+
+/**
+ * Retries a batch whole, never splitting it: a killed connection once on a new one; a transient
+ * error (deadlock, timeout, too many connections) with backoff for up to `policy.waitMs`.
+ * Then, and on any other error the server gives, a BatchFailure (exit 5).
+ */
+export async function writeWithRetry(sql: Sql, batch: BatchRows, opts: WriteOptions, log: Deps['log'], policy: RetryPolicy): Promise<BatchResult> {
+  const sleep = policy.sleep ?? ((ms: number) => delay(ms, undefined, { signal: opts.signal }));
+  const lines = `batch of ${batch.length} rows from ${typeof batch.where(0) === 'number' ? 'line ' : ''}${batch.where(0)}`;
+  let connectionRetried = false;
+  // Rows of an attempt whose COMMIT went out as its connection dropped: maybe committed.
+  let doubt = 0;
+  let firstTransient: number | undefined;
+  let attempt = 0;
+  for (let first = true; ; first = false) {
     try {
-      return await writeBatch(sql, batch);
-    } catch (e2) {
-      if (!isConnectionError(e2)) throw e2;
-      throw new CarsError('DB_UNAVAILABLE', `database connection lost and not regained (${(e2 as { code?: string }).code}): ${committed()} rows were committed before it; run the same command again to finish`, { cause: e2 });
+      // (A retry takes the safe merge, and no early COMMIT.)
+      return await writeBatch(sql, batch, first ? opts : { signal: opts.signal, runId: opts.runId });
+    } catch (e) {
+      // The run is stopping (another batch failed): this one gives up, and says what it leaves in doubt.
+      if (opts.signal?.aborted) throw new BatchStopped(doubt);
+      if (isConnectionError(e)) {
+        if (commitInDoubt(e)) doubt = batch.length;
+        if (connectionRetried) throw new BatchFailure('DB_UNAVAILABLE', `database connection lost and not regained (${(e as { code?: string }).code})`, doubt, { cause: e });
+        connectionRetried = true;
+        log.warn(`warning: database connection lost (${(e as { code?: string }).code}); retrying the batch once on a new connection`);
+        await sleep(500);
+        continue;
+      }
+      if (isTransientError(e)) {
+        const now = performance.now();
+        firstTransient ??= now;
+        const wait = Math.round(backoffDelay(++attempt, TRANSIENT_BACKOFF, policy.random));
+        if (now - firstTransient + wait > policy.waitMs) {
+          throw new BatchFailure('DB_BUSY', `the database kept failing a ${lines} with transient errors for ${((now - firstTransient) / 1000).toFixed(1)} s (${attempt} tries; the last: ${describeError(e)})`, doubt, { cause: e });
+        }
+        log.warn(`warning: ${lines}: ${describeError(e)}; retrying it whole in ${wait} ms`);
+        await sleep(wait);
+        continue;
+      }
+      if (e instanceof postgres.PostgresError) throw new BatchFailure('DB_REFUSED', `the database refused a ${lines}: ${describeError(e)}`, doubt, { cause: e });
+      throw e;
     }
   }
 }

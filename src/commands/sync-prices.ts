@@ -8,13 +8,14 @@ import { CarsError, isCarsError } from '../errors.js';
 import { databaseError } from '../db/pool.js';
 import { createHttpClient, type HttpClient } from '../http/client.js';
 import { RejectsFile } from '../import/rejects.js';
+import { allRejected } from './import.js';
 import { createProgress, noProgress, type Progress } from '../progress.js';
 import type { Command, Deps, Outcome } from '../runner.js';
 import type { SyncOptions } from './contracts.js';
 import { priceUrl, syncFromApi, type ApiTally } from '../sync/from-api.js';
 import { syncFromFeed, type FeedTally } from '../sync/from-feed.js';
 import { isUrl, openFeed } from '../sync/feed.js';
-import { CsvList, defaultListPath } from '../csv-list.js';
+import { CsvList, defaultListPath, listLabel, pruneLists } from '../csv-list.js';
 import { encodingLabel } from '../sources/encoding.js';
 import { acquireSyncLock, type SyncLock } from '../sync/lock.js';
 import { effectiveShard, shardLabel } from '../sync/shard.js';
@@ -22,7 +23,7 @@ import { PriceWriter } from '../sync/writer.js';
 import { namedQuery } from '../db/queries.js';
 import { connectionLost, stopRefetchingTypes } from '../sync/driver.js';
 
-export const SYNC_ROWS = ['checked', 'changed', 'unchanged', 'unknown', 'failed', 'rejected'] as const;
+export const SYNC_ROWS = ['checked', 'changed', 'unchanged', 'unknown', 'failed', 'rejected', 'superseded'] as const;
 
 /** How many unknown VINs, failures and dry-run changes the report shows (the files hold them all). */
 const SHOW = 10;
@@ -59,8 +60,9 @@ async function runSync(o: SyncOptions, deps: Deps): Promise<Outcome> {
   report.extra.mode = o.feed ? 'feed' : 'api';
   report.extra.shard = shardLabel(shard);
 
-  const runLabel = report.runId !== null ? `run${report.runId}` : new Date().toISOString().replace(/[-:]/g, '').replace(/\..*/, '');
-  const failures = new CsvList(o.failures ?? defaultListPath(deps.home, 'failures', runLabel, source, 'failures'), ['vin', 'url', 'error'], SHOW);
+  pruneLists(deps.home, o.keepLists);
+  const runLabel = listLabel(report.runId, db.target.display);
+  const failures = new CsvList(o.failures ?? defaultListPath(deps.home, 'failures', runLabel, source, 'failures'), ['vin', 'url', 'error'], SHOW, !!o.failures && !!o.overwrite);
   const unknown = new CsvList(defaultListPath(deps.home, 'unknown', runLabel, source, 'unknown'), o.feed ? ['vin', 'price', 'line'] : ['vin', 'url'], SHOW);
   let rejects: RejectsFile | undefined;
 
@@ -74,7 +76,7 @@ async function runSync(o: SyncOptions, deps: Deps): Promise<Outcome> {
   const writer = new PriceWriter(
     writerSql,
     db.target,
-    { workers: o.workers, batchSize: o.batchSize, runId: report.runId, dryRun, maxBatchAgeMs: o.api ? 5000 : undefined, keepChanges: SHOW },
+    { workers: o.workers, batchSize: o.batchSize, runId: report.runId, dryRun, maxBatchAgeMs: o.api ? 5000 : undefined, keepChanges: SHOW, retryWaitMs: o.dbRetryWait },
     {
       log,
       unknown: (vin, price, line) => unknown.add(o.feed ? [vin, price, String(line)] : [vin, priceUrl(base!, vin)]),
@@ -89,12 +91,14 @@ async function runSync(o: SyncOptions, deps: Deps): Promise<Outcome> {
     rows.unknown = writer.unknown + apiTally.unknown;
     rows.failed = apiTally.failed;
     rows.rejected = feedTally.rejected;
-    rows.unchanged = rows.checked - rows.changed - rows.unknown - rows.failed;
+    rows.superseded = writer.superseded;
+    rows.unchanged = rows.checked - rows.changed - rows.unknown - rows.failed - rows.superseded;
     report.extra.skipped_other_shards = o.feed ? feedTally.skipped : apiTally.skipped;
     report.extra.committed_changes = writer.committed;
   };
 
   let progress: Progress = noProgress; // made once the feed is open (its size is known then)
+  let listError: unknown;
   try {
     await writerSql`select 1`;
     stopRefetchingTypes(writerSql);
@@ -106,7 +110,8 @@ async function runSync(o: SyncOptions, deps: Deps): Promise<Outcome> {
         openFeed(source, { stdin: deps.stdin as Readable, http, warn: log.warn, encoding: o.encoding, delimiter: o.delimiter, map: o.map, decimal: o.decimal, strictQuotes: o.strictQuotes, maxRecordBytes: o.maxRecordBytes, acceptUnterminated: o.acceptUnterminated }),
       );
       const text = feed.text;
-      rejects = new RejectsFile(o.rejects ?? defaultListPath(deps.home, 'rejects', runLabel, source, 'rejects'), feed.columns, { bom: () => text.encoding !== 'utf-8' });
+      const bom = { bom: () => text.encoding !== 'utf-8' };
+      rejects = o.rejects ? new RejectsFile(o.rejects, feed.columns, !!o.overwrite, bom) : new RejectsFile(defaultListPath(deps.home, 'rejects', runLabel, source, 'rejects'), feed.columns, false, bom);
       progress = await createProgress({ ...deps.progress, totalBytes: feed.totalBytes, label: 'sync-prices' });
       try {
         await syncFromFeed({ feed, remote: isUrl(source), shard, writer, rejects, report, progress, signal }, feedTally);
@@ -155,9 +160,8 @@ async function runSync(o: SyncOptions, deps: Deps): Promise<Outcome> {
     progress.stop();
     await writer.cleanup();
     await writerSql.end({ timeout: 5 }).catch(() => undefined);
-    await rejects?.close().catch(() => undefined);
-    await failures.close().catch(() => undefined);
-    await unknown.close().catch(() => undefined);
+    // A list that could not be written fails the run (exit 2), once everything else is closed.
+    for (const list of [rejects, failures, unknown]) await list?.close().catch((e) => (listError ??= e));
     if (http) {
       report.http = http.stats();
       await http.close().catch(() => undefined);
@@ -170,13 +174,14 @@ async function runSync(o: SyncOptions, deps: Deps): Promise<Outcome> {
     report.extra.failures_file = failures.written;
     report.extra.unknown_file = unknown.written;
   }
+  if (listError) throw listError;
 
   // ---- what happened, for the operator ----
   const secs = report.elapsedMs() / 1000;
   report.extra.rows_per_second = secs > 0 ? Math.round(rows.checked / secs) : 0;
   const balanced = rows.unchanged >= 0 && writer.done + apiTally.unknown + apiTally.failed === rows.checked;
   report.extra.accounting =
-    `checked ${rows.checked} = changed ${rows.changed} + unchanged ${rows.unchanged} + unknown ${rows.unknown} + failed ${rows.failed}${balanced ? ' ✓' : ' ✗ MISMATCH'}` +
+    `checked ${rows.checked} = changed ${rows.changed} + unchanged ${rows.unchanged} + unknown ${rows.unknown} + failed ${rows.failed} + superseded ${rows.superseded}${balanced ? ' ✓' : ' ✗ MISMATCH'}` +
     (o.feed ? `; ${rows.rejected} feed row${rows.rejected === 1 ? '' : 's'} rejected` : '');
   const failedForRate = o.feed ? rows.rejected : rows.failed;
   const outOf = o.feed ? rows.checked + rows.rejected : rows.checked;
@@ -212,6 +217,7 @@ async function runSync(o: SyncOptions, deps: Deps): Promise<Outcome> {
     const [vin, url, error] = failures.first[0];
     return { status: 'failed', error: new CarsError('REMOTE_FAILED', `the price service answered none of the ${rows.failed} cars asked${apiTally.stop === 'down' ? ' (stopped early)' : ''}; e.g. ${vin}: ${url}: ${error}; all of them in ${report.extra.failures_file}`) };
   }
+  if (o.feed && rejects && rows.rejected > 0 && rows.checked === 0) return { status: 'threshold', error: allRejected(rows.rejected, rejects) };
   if (apiTally.stop === 'failures' || rate > o.maxFailureRate) {
     const early = apiTally.stop === 'failures' ? ' (stopped early: the rate could no longer end below the limit)' : '';
     const where = o.feed ? `bad rows are in ${report.extra.rejects_file}` : `the failures are in ${report.extra.failures_file}`;

@@ -13,7 +13,7 @@ export const STALE_AFTER = '1 minute';
 export async function startRun(sql: Sql, command: string, source: string | null): Promise<number> {
   const [row] = await sql`
     insert into runs (command, source, version, host, pid, heartbeat_at)
-    values (${command}, ${source}, ${VERSION}, ${os.hostname()}, ${process.pid}, now()) returning id`;
+    values (${command}, ${pgText(source)}, ${VERSION}, ${os.hostname()}, ${process.pid}, now()) returning id`;
   return Number(row.id);
 }
 
@@ -31,11 +31,28 @@ export function heartbeat(sql: Sql, id: number, progress: () => { counts: Record
 }
 
 export async function finishRun(sql: Sql, id: number, s: Summary): Promise<void> {
+  const safe = pgSafe(s);
   await sql`
-    update runs set finished_at = now(), status = ${s.status}, counts = ${sql.json(s.rows)},
-      peak_rss_mb = ${s.memory.rss_peak_mb}, error = ${s.error?.message ?? null}, summary = ${s as never},
+    update runs set finished_at = now(), status = ${safe.status}, counts = ${sql.json(safe.rows)},
+      peak_rss_mb = ${safe.memory.rss_peak_mb}, error = ${safe.error?.message ?? null}, summary = ${safe as never},
       timeline = ${s[TIMELINE] ? sql.json(s[TIMELINE] as never) : null}, heartbeat_at = now()
     where id = ${id}`;
+}
+
+/** The sign that stands for a NUL character in what PostgreSQL stores. */
+export const NUL_SIGN = '\u2400';
+
+/** PostgreSQL's text and jsonb cannot hold a NUL character (binary input ends up in messages): it becomes ␀. */
+export function pgText<T extends string | null>(v: T): T {
+  return (typeof v === 'string' && v.includes('\0') ? v.replace(/\0/g, NUL_SIGN) : v) as T;
+}
+
+/** `pgText` on every string of a JSON-like value (keys included). */
+export function pgSafe<T>(v: T): T {
+  if (typeof v === 'string') return pgText(v) as T;
+  if (Array.isArray(v)) return v.map(pgSafe) as T;
+  if (v && typeof v === 'object') return Object.fromEntries(Object.entries(v).map(([k, x]) => [pgText(k), pgSafe(x)])) as T;
+  return v;
 }
 
 /**

@@ -9,9 +9,9 @@ export class RejectsFile {
   private readonly columns: string[];
   private readonly list: CsvList;
 
-  constructor(file: string, columns: string[], opts: { bom?: () => boolean } = {}) {
+  constructor(file: string, columns: string[], overwrite = false, opts: { bom?: () => boolean } = {}) {
     this.columns = columns;
-    this.list = new CsvList(file, [...columns, ...REJECT_COLUMNS], 0, opts);
+    this.list = new CsvList(file, [...columns, ...REJECT_COLUMNS], 1, overwrite, opts);
   }
 
   get path(): string {
@@ -28,6 +28,12 @@ export class RejectsFile {
     for (let i = 0; i < this.columns.length; i++) cells.push(fields[i] ?? '');
     cells.push(String(where), error, raw);
     await this.list.add(cells);
+  }
+
+  /** The first rejected row's line (or page and index) and error, for messages. */
+  get first(): { where: string; error: string } | undefined {
+    const cells = this.list.first[0];
+    return cells && { where: cells[this.columns.length], error: cells[this.columns.length + 1] };
   }
 
   close(): Promise<void> {

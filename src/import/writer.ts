@@ -1,12 +1,15 @@
 // Writing one batch: COPY into an all-text staging table (so the COPY itself cannot be refused,
 // see API-NOTES on postgres.js#1173), then the named merge query, in one transaction.
-// When the server refuses a batch the validator let through, the batch is split in halves until
-// the refused rows are alone: those are rejected, every other row still loads.
+// When the server refuses a batch's data although the validator let it through (an error of class
+// 22 or 23), the batch is split in halves until the refused rows are alone: those are rejected,
+// every other row still loads. Any other error (a lost connection, a timeout, a deadlock) says
+// nothing about the rows: it is thrown, and the caller retries the batch whole.
 import { pipeline } from 'node:stream/promises';
 import { Readable } from 'node:stream';
 import postgres from 'postgres';
 import type { Sql } from '../db/pool.js';
 import { isConnectionError } from '../db/pool.js';
+import { isDataError } from '../db/sqlstate.js';
 import { namedQuery, settingsStatement } from '../db/queries.js';
 import { inTransaction } from '../db/transaction.js';
 import type { BatchRows } from './batch.js';
@@ -54,6 +57,10 @@ export interface WriteOptions {
    * import_insert, and merged the usual way should one of its cars exist after all.
    */
   expectNew?: boolean;
+  /** Aborted when the run stops (another writer failed): a batch still waiting for a connection gives up. */
+  signal?: AbortSignal;
+  /** The run whose price changes these are, for car_price_history. */
+  runId?: number | null;
 }
 
 async function mergeOnce(sql: Sql, rows: BatchRows, safe: boolean, opts: WriteOptions): Promise<Merged> {
@@ -62,14 +69,17 @@ async function mergeOnce(sql: Sql, rows: BatchRows, safe: boolean, opts: WriteOp
   const insertOnly = unique && !!opts.expectNew;
   const query = namedQuery(insertOnly ? 'import_insert' : unique ? 'import_merge_unique' : 'import_merge');
   const merge = query.text;
-  const planner = settingsStatement(query.settings);
-  return inTransaction(sql, async (c, commitNow) => {
+  // The run id travels as a setting of the batch's transaction, sent with the planner settings.
+  const runSetting: Record<string, string> = opts.runId != null && !insertOnly ? { 'cars.run_id': String(opts.runId) } : {};
+  const planner = settingsStatement({ ...query.settings, ...runSetting });
+  return inTransaction(sql, opts.signal, async (c, commitNow, until) => {
     // Sent together, answered together: one wait for the server instead of three.
     const prelude = Promise.all([c.unsafe(STAGING), planner && c.unsafe(planner)]);
     prelude.catch(() => {}); // awaited below, unless the COPY fails first and its error is thrown
     const copy = c`copy cars_staging (${c(COPY_COLUMNS)}) from stdin`;
-    const writable = await copy.writable();
-    await prelude;
+    // (After connections of the pool were killed, postgres.js 3.4.9 may never start the COPY.)
+    const writable = await until(answered(copy.writable(), 'COPY not started'));
+    await until(prelude);
     // When the connection dies mid-COPY, the stream errors again while being destroyed, after
     // pipeline() stopped listening: without a listener that late 'error' would crash the process.
     writable.on('error', () => {});
@@ -82,7 +92,9 @@ async function mergeOnce(sql: Sql, rows: BatchRows, safe: boolean, opts: WriteOp
       yield* rows.copyChunks();
       timer = setTimeout(() => watchdog.abort(new Error(`COPY not acknowledged within ${COPY_ACK_MS / 1000} s`)), COPY_ACK_MS);
     }
-    await pipeline(Readable.from(input()), writable, { signal: watchdog.signal }).finally(() => clearTimeout(timer)).catch((e) => {
+    const copied = pipeline(Readable.from(input()), writable, { signal: watchdog.signal }).finally(() => clearTimeout(timer));
+    await until(copied).catch((e) => {
+      if (e === opts.signal?.reason) throw e;
       // The staging table takes any text, so a failed COPY is a connection that went away
       // (the stream reports it as a premature close, or worse).
       if (e instanceof postgres.PostgresError || isConnectionError(e)) throw e;
@@ -92,12 +104,12 @@ async function mergeOnce(sql: Sql, rows: BatchRows, safe: boolean, opts: WriteOp
     const merged = c.unsafe(merge);
     merged.catch(() => {}); // sends it; its error is thrown by the await below
     // The fast merge itself turns off the commit's wait for the disk when it changed nothing.
-    if (unique && !insertOnly && opts.expectUnchanged) commitNow();
+    if (unique && !insertOnly && opts.expectUnchanged) commitNow().catch(() => {}); // (its error, if any, comes again at the end)
     if (insertOnly) {
-      const { count } = await merged;
+      const { count } = await until(merged);
       return { inserted: count, updated: 0, distinct: rows.length, incomplete: false };
     }
-    const [r] = await merged;
+    const [r] = await until(merged);
     const inserted = Number(r.inserted);
     const updated = Number(r.updated);
     if (unique) return { inserted, updated, distinct: rows.length, incomplete: updated !== Number(r.expected_updates) };
@@ -108,17 +120,27 @@ async function mergeOnce(sql: Sql, rows: BatchRows, safe: boolean, opts: WriteOp
   });
 }
 
+/** The step, or a lost connection when the server has not answered within COPY_ACK_MS. */
+function answered<T>(step: Promise<T>, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const limit = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(Object.assign(new Error(`${what} within ${COPY_ACK_MS / 1000} s`), { code: 'CONNECTION_CLOSED' })), COPY_ACK_MS);
+  });
+  return Promise.race([step, limit]).finally(() => clearTimeout(timer));
+}
+
 function result(rows: BatchRows, m: Merged): BatchResult {
   return { inserted: m.inserted, updated: m.updated, unchanged: m.distinct - m.inserted - m.updated, superseded: rows.length - m.distinct, refused: [] };
 }
 
-/** Writes a batch; connection errors are thrown (the caller retries), refusals are isolated. */
+/** Writes a batch; refused data is isolated, any other error is thrown (the caller retries). */
 export async function writeBatch(sql: Sql, rows: BatchRows, opts: WriteOptions = {}, safe = false): Promise<BatchResult> {
+  const only = { signal: opts.signal, runId: opts.runId };
   try {
     const m = await mergeOnce(sql, rows, safe, opts);
     if (!m.incomplete) return result(rows, m);
     // Finished by the safe merge; what the fast one wrote counts as it wrote it.
-    const rest = await writeBatch(sql, rows, {}, true);
+    const rest = await writeBatch(sql, rows, only, true);
     const inserted = m.inserted + rest.inserted;
     const updated = m.updated + rest.updated;
     return { ...rest, inserted, updated, unchanged: rows.length - rest.superseded - inserted - updated };
@@ -128,16 +150,16 @@ export async function writeBatch(sql: Sql, rows: BatchRows, opts: WriteOptions =
     if (!safe && e instanceof postgres.PostgresError && e.code === '23505' && !rows.mayRepeatVins) {
       // (Expected to be all new, it is merged; should another session be writing its cars, the merge
       // meets the same and the safe merge follows.)
-      return writeBatch(sql, rows, {}, !opts.expectNew);
+      return writeBatch(sql, rows, only, !opts.expectNew);
     }
-    if (!(e instanceof postgres.PostgresError) || isConnectionError(e)) throw e;
+    if (!isDataError(e)) throw e;
     if (rows.length === 1) {
       const error = `refused by the database: ${e.message}${e.detail ? ` (${e.detail})` : ''}`;
       return { inserted: 0, updated: 0, unchanged: 0, superseded: 0, refused: [{ where: rows.where(0), fields: rows.fields(0), error }] };
     }
     const mid = rows.length >> 1;
-    const a = await writeBatch(sql, rows.range(0, mid), {}, safe);
-    const b = await writeBatch(sql, rows.range(mid, rows.length), {}, safe);
+    const a = await writeBatch(sql, rows.range(0, mid), only, safe);
+    const b = await writeBatch(sql, rows.range(mid, rows.length), only, safe);
     return {
       inserted: a.inserted + b.inserted,
       updated: a.updated + b.updated,

@@ -15,13 +15,18 @@ const MAX_PRICE = 13; // 9999999999.99
 
 export class PriceBatch {
   readonly capacity: number;
+  /** Rows added, superseded ones included. */
   length = 0;
+  /** Rows whose VIN came again later in this batch: the later price wins, these are not written. */
+  superseded = 0;
   private readonly vins: Buffer;
   private readonly prices: Buffer;
   private pricesEnd = 0;
   /** Where each row's price starts in `prices`; one more entry marks the end of the last. */
   private readonly priceAt: Int32Array;
   private readonly lines: Float64Array;
+  /** 1 for a row superseded by a later row of the same VIN. */
+  private readonly dead: Uint8Array;
   /** Open addressing over row indexes + 1, by FNV-1a of the VIN: duplicates and look-ups. */
   private readonly slots: Int32Array;
 
@@ -31,6 +36,7 @@ export class PriceBatch {
     this.prices = Buffer.allocUnsafe(capacity * (MAX_PRICE + 1));
     this.priceAt = new Int32Array(capacity + 1);
     this.lines = new Float64Array(capacity);
+    this.dead = new Uint8Array(capacity);
     let size = 16;
     while (size < capacity * 2) size *= 2;
     this.slots = new Int32Array(size);
@@ -39,8 +45,10 @@ export class PriceBatch {
   /** Empties the batch for reuse (its buffers stay). */
   reset(): this {
     this.length = 0;
+    this.superseded = 0;
     this.pricesEnd = 0;
     this.slots.fill(0);
+    this.dead.fill(0);
     return this;
   }
 
@@ -48,11 +56,19 @@ export class PriceBatch {
     return this.length >= this.capacity;
   }
 
-  /** Adds a row; false when the VIN is already in this batch (write this one first, then add it). */
+  /**
+   * Adds a row. A VIN already in the batch is superseded by this row (the later price wins, as a
+   * repeated VIN in an import batch): returns true then.
+   */
   add(vin: string, price: string, line: number, hash = fnv1a(vin)): boolean {
     if (vin.length !== VIN || price.length > MAX_PRICE) throw new RangeError(`not a checked row: ${vin} ${price}`);
+    if (this.full) throw new RangeError('the batch is full');
     const slot = this.find(vin, hash);
-    if (this.slots[slot] !== 0) return false;
+    const earlier = this.slots[slot] - 1;
+    if (earlier >= 0) {
+      this.dead[earlier] = 1;
+      this.superseded++;
+    }
     const i = this.length++;
     this.slots[slot] = i + 1;
     this.vins.write(vin, i * STRIDE, VIN, 'latin1');
@@ -62,7 +78,12 @@ export class PriceBatch {
     this.prices[this.pricesEnd++] = 44;
     this.priceAt[i + 1] = this.pricesEnd;
     this.lines[i] = line;
-    return true;
+    return earlier >= 0;
+  }
+
+  /** Whether row i is written (not superseded by a later row of its VIN). */
+  live(i: number): boolean {
+    return this.dead[i] === 0;
   }
 
   /** The row of a VIN in this batch, or -1. */
@@ -82,14 +103,22 @@ export class PriceBatch {
     return this.lines[i];
   }
 
-  /** `{VIN1,VIN2,...}` for `$1::text[]`. */
+  /** `{VIN1,VIN2,...}` for `$1::text[]` (the live rows). */
   vinArray(): string {
+    if (this.superseded) return `{${this.liveRows().map((i) => this.vin(i)).join(',')}}`;
     return this.length ? `{${this.vins.toString('latin1', 0, this.length * STRIDE - 1)}}` : '{}';
   }
 
-  /** `{12500,9999.50,...}` for `$2::numeric[]`. */
+  /** `{12500,9999.50,...}` for `$2::numeric[]` (the live rows). */
   priceArray(): string {
+    if (this.superseded) return `{${this.liveRows().map((i) => this.price(i)).join(',')}}`;
     return this.length ? `{${this.prices.toString('latin1', 0, this.pricesEnd - 1)}}` : '{}';
+  }
+
+  private liveRows(): number[] {
+    const out: number[] = [];
+    for (let i = 0; i < this.length; i++) if (this.dead[i] === 0) out.push(i);
+    return out;
   }
 
   /** The slot holding `vin`, or the empty slot where it would go. */

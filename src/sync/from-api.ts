@@ -143,7 +143,7 @@ export async function syncFromApi(r: ApiRun, tally: ApiTally): Promise<void> {
     report.add('flush', performance.now() - t0);
     r.progress.update(tally.checked, 0);
   }
-  if (fatal !== undefined) throw fatal;
+  if (fatal !== undefined) throw writer.finalError(fatal);
 }
 
 /** Pages of VINs in VIN order (keyset: `vin > last`), the next page read while this one is asked. */

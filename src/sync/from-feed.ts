@@ -93,7 +93,7 @@ export async function syncFromFeed(r: FeedRun, tally: FeedTally): Promise<void> 
     if (isCarsError(failure) && failure.code === 'REMOTE_FAILED') {
       throw new CarsError('REMOTE_FAILED', `${failure.message}; ${writer.committedSoFar()}`, { cause: failure });
     }
-    throw failure;
+    throw writer.finalError(failure);
   }
 }
 

@@ -17,6 +17,19 @@ import { PriceBatch } from './batch.js';
 import { connectionLost } from './driver.js';
 import { canonicalStoredPrice } from './feed-rows.js';
 import { fnv1a } from './shard.js';
+import { describeError, isTransientError, TRANSIENT_BACKOFF } from '../db/sqlstate.js';
+import { backoffDelay } from '../http/backoff.js';
+
+/** A batch that could not be written; see PriceWriter.finalError(). */
+export class WriterFailure extends Error {
+  constructor(
+    readonly code: 'DB_UNAVAILABLE' | 'DB_BUSY',
+    readonly reason: string,
+    options?: { cause?: unknown },
+  ) {
+    super(reason, options);
+  }
+}
 
 export interface PriceChange {
   vin: string;
@@ -33,6 +46,8 @@ export interface WriterOptions {
   maxBatchAgeMs?: number;
   /** How many changes `firstChanges` keeps (dry run). */
   keepChanges?: number;
+  /** How long a batch is retried after transient database errors, in ms (default 60 s). */
+  retryWaitMs?: number;
 }
 
 export interface WriterHooks {
@@ -68,6 +83,8 @@ export class PriceWriter {
   done = 0;
   changed = 0;
   unchanged = 0;
+  /** Rows whose VIN came again later in the same batch (the later price was written). */
+  superseded = 0;
   unknown = 0;
   /** Changes committed to the database (not counting a dry run). */
   committed = 0;
@@ -97,18 +114,21 @@ export class PriceWriter {
     const w = this.workers[hash % this.workers.length];
     const b = w.filling;
     if (b.length === 0) w.startedAt = performance.now();
-    // The common case stays synchronous: a million rows, no million promises.
-    if (!b.full && b.add(vin, price, line, hash)) {
+    // The common case stays synchronous: a million rows, no million promises. (A VIN already in
+    // the batch being filled is superseded there: the later price wins, as in an import batch.)
+    if (!b.full) {
+      b.add(vin, price, line, hash);
       const old = this.o.maxBatchAgeMs !== undefined && performance.now() - w.startedAt >= this.o.maxBatchAgeMs;
       return b.full || old ? this.submit(w) : undefined;
     }
     return this.addAfterSubmit(w, vin, price, line, hash);
   }
 
-  /** A full batch, or the same VIN already in it: hand it over first, so rows apply in order. */
+  /** A full batch: hand it over first. */
   private async addAfterSubmit(w: Worker, vin: string, price: string, line: number, hash: number): Promise<void> {
     do await this.submit(w);
-    while (w.filling.full || !w.filling.add(vin, price, line, hash));
+    while (w.filling.full);
+    w.filling.add(vin, price, line, hash);
     if (w.filling.length === 1) w.startedAt = performance.now();
     if (w.filling.full) await this.submit(w);
   }
@@ -176,11 +196,11 @@ export class PriceWriter {
     const token = randomUUID();
     const r = await this.withRetry(batch.length, (retry) => (this.o.dryRun ? this.compare(batch) : this.update(batch, token, retry)));
     this.hooks.timing(performance.now() - t0);
-    const n = batch.length;
-    this.done += n;
+    this.done += batch.length;
+    this.superseded += batch.superseded;
     this.changed += r.changed;
     this.unknown += r.unknown.length;
-    this.unchanged += n - r.changed - r.unknown.length;
+    this.unchanged += batch.length - batch.superseded - r.changed - r.unknown.length;
     if (!this.o.dryRun) this.committed += r.changed;
     const keep = this.o.keepChanges ?? 10;
     for (const c of r.changes ?? []) if (this.firstChanges.length < keep) this.firstChanges.push(c);
@@ -217,6 +237,7 @@ export class PriceWriter {
     const changes: PriceChange[] = [];
     let changed = 0;
     for (let i = 0; i < batch.length; i++) {
+      if (!batch.live(i)) continue;
       const vin = batch.vin(i);
       const old = stored.get(vin);
       const price = batch.price(i);
@@ -229,23 +250,52 @@ export class PriceWriter {
     return { changed, unknown, changes };
   }
 
-  /** A killed connection is retried once on a new one; then the run ends with exit 5. */
+  /**
+   * A killed connection is retried once on a new one; a transient error (deadlock, timeout, too
+   * many connections) with backoff for up to `retryWaitMs`; then the run ends with exit 5.
+   */
   private async withRetry(rows: number, fn: (retry: boolean) => Promise<BatchResult>): Promise<BatchResult> {
-    try {
-      return await fn(false);
-    } catch (e) {
-      if (!connectionLost(e)) throw this.dbError(e);
-      this.hooks.log.warn(`warning: database connection lost (${(e as { code?: string }).code}); retrying the batch once on a new connection`);
-      await sleep(500);
+    let connectionRetried = false;
+    let firstTransient: number | undefined;
+    let attempt = 0;
+    for (let retry = false; ; retry = true) {
       try {
-        return await fn(true);
-      } catch (e2) {
-        if (!connectionLost(e2)) throw this.dbError(e2);
-        if (!this.o.dryRun) this.inDoubt += rows;
-        const done = this.o.dryRun ? 'nothing was written (dry run)' : this.committedSoFar();
-        throw new CarsError('DB_UNAVAILABLE', `database connection lost and not regained (${(e2 as { code?: string }).code}): ${done}; run the same command again to finish`, { cause: e2 });
+        return await fn(retry);
+      } catch (e) {
+        if (connectionLost(e)) {
+          if (connectionRetried) {
+            if (!this.o.dryRun) this.inDoubt += rows;
+            throw new WriterFailure('DB_UNAVAILABLE', `database connection lost and not regained (${(e as { code?: string }).code})`, { cause: e });
+          }
+          connectionRetried = true;
+          this.hooks.log.warn(`warning: database connection lost (${(e as { code?: string }).code}); retrying the batch once on a new connection`);
+          await sleep(500);
+          continue;
+        }
+        if (isTransientError(e)) {
+          const now = performance.now();
+          firstTransient ??= now;
+          const wait = Math.round(backoffDelay(++attempt, TRANSIENT_BACKOFF));
+          if (now - firstTransient + wait > (this.o.retryWaitMs ?? 60_000)) {
+            throw new WriterFailure('DB_BUSY', `the database kept failing a batch of ${rows} prices with transient errors for ${((now - firstTransient) / 1000).toFixed(1)} s (${attempt} tries; the last: ${describeError(e)})`, { cause: e });
+          }
+          this.hooks.log.warn(`warning: a batch of ${rows} prices: ${describeError(e)}; retrying it whole in ${wait} ms`);
+          await sleep(wait);
+          continue;
+        }
+        throw this.dbError(e);
       }
     }
+  }
+
+  /**
+   * The error to end the run with, once every writer has stopped (close() or settle()): a
+   * writer's failure gets the count of changes committed by all of them only then.
+   */
+  finalError(e: unknown): unknown {
+    if (!(e instanceof WriterFailure)) return e;
+    const done = this.o.dryRun ? 'nothing was written (dry run)' : this.committedSoFar();
+    return new CarsError(e.code, `${e.reason}: ${done}; run the same command again to finish`, { cause: e.cause });
   }
 
   private dbError(e: unknown): unknown {

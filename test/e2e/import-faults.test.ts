@@ -130,6 +130,48 @@ describe('import faults (pg18)', () => {
     }
   }, 120_000);
 
+  it('connections killed again and again: exit 5, and "N rows were committed" is what the table holds', async () => {
+    const db = await freshDatabase(server);
+    const sql = connect(db.url);
+    try {
+      const name = new URL(db.url).pathname.slice(1);
+      let killing: NodeJS.Timeout | undefined;
+      let kills = 0;
+      const r = await cars(['import', big, '--json', '--batch-size', '500', '--workers', '4'], {
+        env: { DATABASE_URL: db.url, CARS_HOME: tmp },
+        onSpawn: (child) => {
+          const t = setInterval(async () => {
+            if ((await carCount(sql)) <= ROWS / 5) return;
+            clearInterval(t);
+            // For 1.5 s every batch in flight is killed, retries too, while other writers'
+            // batches commit: the count in the message must wait for all of them.
+            killing = setInterval(async () => {
+              const k = await sql`select pg_terminate_backend(pid) from pg_stat_activity where datname = ${name} and application_name = 'cars' and state <> 'idle'`.catch(() => []);
+              kills += k.length;
+            }, 10);
+            setTimeout(() => clearInterval(killing), 1500);
+          }, 25);
+        },
+      });
+      clearInterval(killing);
+      expect(kills).toBeGreaterThan(1);
+      expect(r.code, r.stderr).toBe(5);
+      const s = summary(r);
+      expect(s.error.code).toBe('DB_UNAVAILABLE');
+      const m = /: (\d+) rows were committed before it( \(and (\d+) more rows were being committed)?/.exec(s.error.message);
+      expect(m, s.error.message).not.toBeNull();
+      const committed = Number(m![1]);
+      const [{ n }] = await sql`select count(*)::int as n from cars`;
+      // A batch whose COMMIT was on its way when its connection was killed is named as such.
+      if (m![3]) expect([committed, committed + Number(m![3])]).toContain(n);
+      else expect(n).toBe(committed);
+      expect(committed).toBeGreaterThan(0);
+    } finally {
+      await sql.end({ timeout: 5 });
+      await db.drop();
+    }
+  }, 120_000);
+
   describe('another session writing the same cars mid-batch', () => {
     const HEADER = 'vin,brand,model,year,price,mileage,condition,color,listed_at';
     const line = (i: number, price: number) => `WVWZZZ1KZAW${String(i).padStart(6, '0')},Volkswagen,Golf,2019,${price},84000,available,Grey,2024-03-01`;
@@ -184,6 +226,57 @@ describe('import faults (pg18)', () => {
         const [car] = await sql`select price::text, color from cars where vin = ${vin}`;
         expect(car).toEqual({ price: '20007.00', color: 'Grey' });
         expect((await sql`select count(*)::int as n from cars where price::int >= 20000`)[0].n).toBe(20);
+      });
+    }, 60_000);
+
+    it('a row lock held past a 1 s statement timeout: the batch is retried whole, nothing is rejected', async () => {
+      await withOtherSession(async ({ sql, other, name, env }) => {
+        const first = Array.from({ length: 20 }, (_, i) => line(i, 10_000 + i));
+        expect((await cars(['import', file('locked-before.csv', first), '--quiet'], { env })).code).toBe(0);
+        const vin = 'WVWZZZ1KZAW000011';
+        const tx = await other.reserve();
+        await tx`begin`;
+        await tx`select 1 from cars where vin = ${vin} for update`;
+        const run = cars(['import', file('locked-after.csv', Array.from({ length: 20 }, (_, i) => line(i, 20_000 + i))), '--json', '--statement-timeout', '1000'], { env });
+        await importerWaitsForLock(sql, name);
+        // Three timeouts' worth: the batch fails, waits and fails again before the lock goes.
+        await new Promise((r) => setTimeout(r, 3000));
+        await tx`rollback`;
+        tx.release();
+        const r = await run;
+        expect(r.code, r.stderr).toBe(0);
+        expect(r.stderr).toMatch(/57014: canceling statement due to statement timeout; retrying it whole in \d+ ms/);
+        const s = summary(r);
+        expect(s.rows).toMatchObject({ read: 20, updated: 20, rejected: 0 });
+        expect(s.rejects_file).toBeNull();
+        expect((await sql`select price::text from cars where vin = ${vin}`)[0].price).toBe('20011.00');
+      });
+    }, 60_000);
+
+    it('a lock held for longer than --db-retry-wait: exit 5 with the exact count committed, no rejects', async () => {
+      await withOtherSession(async ({ sql, other, env }) => {
+        expect((await cars(['db', 'migrate', '--quiet'], { env })).code).toBe(0);
+        // The other session inserts a car of the third batch and keeps its transaction open.
+        const vin = 'WVWZZZ1KZAW000012';
+        const tx = await other.reserve();
+        await tx`begin`;
+        await tx`insert into cars (vin, brand, model, year, price) values (${vin}, 'Other', 'Car', 2001, 1)`;
+        try {
+          const rows = Array.from({ length: 20 }, (_, i) => line(i, 30_000 + i));
+          const args = ['--json', '--workers', '1', '--batch-size', '5', '--statement-timeout', '500', '--db-retry-wait', '2000'];
+          const r = await cars(['import', file('held.csv', rows), ...args], { env });
+          expect(r.code, r.stderr).toBe(5);
+          const s = summary(r);
+          expect(s.error.code).toBe('DB_BUSY');
+          expect(s.error.message).toMatch(/kept failing a batch of 5 rows from line 12 with transient errors .*57014.*: 10 rows were committed before it; run the same command again/);
+          expect(s.rows.rejected).toBe(0);
+          expect((await sql`select count(*)::int as n from cars`)[0].n).toBe(10);
+          const [run] = await sql`select status, error from runs where id = ${s.run_id}`;
+          expect(run).toEqual({ status: 'failed', error: s.error.message });
+        } finally {
+          await tx`rollback`;
+          tx.release();
+        }
       });
     }, 60_000);
 

@@ -52,9 +52,10 @@ describe.each(servers())('import on $name', (server: Server) => {
     const rejects = path.join(tmp, `${server.name}-bad-values-rejects.csv`);
     const first = summary(await run(['import', fixture('quirks/bad-values.csv'), '--json', '--rejects', rejects]));
     expect(first.rows).toMatchObject({ read: 10, rejected: 8 });
-    // As it is: the same 8 rejects, no complaint about its extra columns.
+    // As it is: the same 8 rejects, no complaint about its extra columns (every row rejected: exit 3).
     const again = await run(['import', rejects, '--json', '--rejects', rejects + '.again']);
-    expect(again.code).toBe(0);
+    expect(again.code).toBe(3);
+    expect(summary(again).error.code).toBe('ALL_REJECTED');
     expect(again.stderr).not.toMatch(/ignoring column/);
     expect(summary(again).rows).toMatchObject({ read: 8, rejected: 8, inserted: 0 });
     // Fixed: the operator corrects the year on the 1700 row.
@@ -179,7 +180,7 @@ describe.each(servers())('import on $name', (server: Server) => {
   it('--dry-run validates everything and writes nothing', async () => {
     const before = await sql`select count(*)::int as cars, (select count(*)::int from runs) as runs from cars`;
     const gen = await cars(['generate', '500', '--seed', '12', '--bad-rate', '0.1']);
-    const r = await run(['import', '-', '--dry-run', '--json', '--rejects', path.join(tmp, 'dry.csv')], gen.stdout);
+    const r = await run(['import', '-', '--dry-run', '--json', '--rejects', path.join(tmp, `${server.name}-dry.csv`)], gen.stdout);
     expect(r.code).toBe(0);
     const s = summary(r);
     expect(s.rows.read).toBe(500);
@@ -192,7 +193,7 @@ describe.each(servers())('import on $name', (server: Server) => {
 
   it('--max-rejects stops with exit 3 and a threshold status', async () => {
     const gen = await cars(['generate', '2000', '--seed', '13', '--bad-rate', '0.2']);
-    const r = await run(['import', '-', '--max-rejects', '10', '--json', '--batch-size', '100', '--rejects', path.join(tmp, 'max.csv')], gen.stdout);
+    const r = await run(['import', '-', '--max-rejects', '10', '--json', '--batch-size', '100', '--rejects', path.join(tmp, `${server.name}-max.csv`)], gen.stdout);
     expect(r.code).toBe(3);
     const s = summary(r);
     expect(s.status).toBe('threshold');

@@ -98,7 +98,8 @@ describe('CSV over HTTP', () => {
     expect(rows.get('WVWPRZ498P2ZYXCVA')).toEqual({ price: '24800.00', year: 2023, color: 'Silver', mileage: null });
 
     for (const p of ['/dealer/stock-gz', '/dealer/stock.csv.gz']) {
-      const again = await runImport(url, [web.url(p), '--json', '--rejects', rejects]);
+      // (The same rejects file again: an existing list is only replaced when asked to.)
+      const again = await runImport(url, [web.url(p), '--json', '--rejects', rejects, '--overwrite']);
       expect(again.code, again.stderr).toBe(0);
       expect(again.summary.rows).toMatchObject({ read: 1007, inserted: 0, unchanged: 1000, rejected: 7 });
     }

@@ -155,7 +155,7 @@ describe.each(servers())('feed mode on $name', (server: Server) => {
     expect(r.code, r.stderr).toBe(0);
     const s = summary(r);
     expect(s.status).toBe('ok');
-    expect(s.rows).toEqual({ checked: feed.length, changed: want.changed, unchanged: want.unchanged, unknown: 5, failed: 0, rejected: 4 });
+    expect(s.rows).toEqual({ checked: feed.length, changed: want.changed, unchanged: want.unchanged, unknown: 5, failed: 0, rejected: 4, superseded: 0 });
     expect(want.changed).toBe(202);
     expect(s.accounting).toMatch(/✓; 4 feed rows rejected$/);
     expect(s.failures_file).toBeNull();
@@ -198,12 +198,11 @@ describe.each(servers())('feed mode on $name', (server: Server) => {
     expect(m[`cars_last_run_duration_seconds{${cmd}}`]).toBeGreaterThan(0);
     expect(m[`cars_last_run_rss_peak_bytes{${cmd}}`]).toBeGreaterThan(10 * 1024 * 1024);
 
-    // Again: only the repeated car moves (back to its first feed price, +1, +2); nothing else is written.
+    // Again, in one batch per writer: the repeated cars' earlier rows are superseded by their last
+    // (as in an import batch), whose prices already stand; nothing is written.
     const again = summary(await run(['--feed', file, '--json', '--rejects', rejects + '.2']));
-    const want2 = model(await prices(sql), feed);
-    expect(again.rows).toEqual({ checked: feed.length, changed: want2.changed, unchanged: want2.unchanged, unknown: 5, failed: 0, rejected: 4 });
-    expect(want2.changed).toBe(3);
-    expect(new Set((await history(sql, again.run_id)).map((x) => x.vin))).toEqual(new Set([big[1].vin]));
+    expect(again.rows).toEqual({ checked: feed.length, changed: 0, unchanged: feed.length - 5 - 4, unknown: 5, failed: 0, rejected: 4, superseded: 4 });
+    expect(await history(sql, again.run_id)).toEqual([]);
   });
 });
 
@@ -262,7 +261,7 @@ describe('sync-prices on pg18', () => {
     const dry = await run(['--feed', '-', '--dry-run', '--json'], gz);
     expect(dry.code, dry.stderr).toBe(0);
     const d = summary(dry);
-    expect(d.rows).toEqual({ checked: feed.length, changed: want.changed, unchanged: want.unchanged, unknown: 1, failed: 0, rejected: 2 });
+    expect(d.rows).toEqual({ checked: feed.length, changed: want.changed, unchanged: want.unchanged, unknown: 1, failed: 0, rejected: 2, superseded: 0 });
     expect(d.dry_run).toBe(true);
     expect(d.run_id).toBeNull();
     expect(d.first_changes).toHaveLength(10);
@@ -298,7 +297,7 @@ describe('sync-prices on pg18', () => {
     const ok = await run(['--feed', web.url('/feeds/ok.csv.gz'), '--json', '--retries', '3']);
     expect(ok.code, ok.stderr).toBe(0);
     const s = summary(ok);
-    expect(s.rows).toEqual({ checked: 300, changed: want.changed, unchanged: want.unchanged, unknown: 0, failed: 0, rejected: 0 });
+    expect(s.rows).toEqual({ checked: 300, changed: want.changed, unchanged: want.unchanged, unknown: 0, failed: 0, rejected: 0, superseded: 0 });
     expect(s.http).toMatchObject({ requests: 3, retries: 2 });
     expect(web.retryAfterViolations()).toEqual([]);
 
@@ -344,7 +343,7 @@ describe('sync-prices on pg18', () => {
     const r = await run(['--api', base, '--json', '--rate', '1000', '--concurrency', '8', '--retries', '1', '--batch-size', '40', '--max-failure-rate', '5', '--metrics-file', metricsFile]);
     expect(r.code, r.stderr).toBe(0);
     const s = summary(r);
-    expect(s.rows).toEqual({ checked: 300, changed: count('new'), unchanged: count('same'), unknown: count('404'), failed: count('503') + count('bad'), rejected: 0 });
+    expect(s.rows).toEqual({ checked: 300, changed: count('new'), unchanged: count('same'), unknown: count('404'), failed: count('503') + count('bad'), rejected: 0, superseded: 0 });
     expect(web.maxInFlight).toBeLessThanOrEqual(8);
     // Failed cars keep their price and are in the failures file with their URL and last error.
     const failures = readCsv(s.failures_file);
@@ -522,7 +521,7 @@ describe('sync-prices on pg18', () => {
     }
     expect(r.code, r.stderr).toBe(0);
     const s = summary(r);
-    expect(s.rows).toEqual({ checked: 2000, changed: want.changed, unchanged: want.unchanged, unknown: 0, failed: 0, rejected: 0 });
+    expect(s.rows).toEqual({ checked: 2000, changed: want.changed, unchanged: want.unchanged, unknown: 0, failed: 0, rejected: 0, superseded: 0 });
     expect(sortChanges(await history(sql, s.run_id))).toEqual(sortChanges(want.changes));
     expect(await prices(sql)).toEqual(want.final);
   });

@@ -1,6 +1,8 @@
+import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { defaultListPath } from '../../src/csv-list.js';
+import { defaultListPath, listLabel, pruneLists } from '../../src/csv-list.js';
 
 describe('list file names (rejects, failures, unknown VINs)', () => {
   it.each([
@@ -13,5 +15,48 @@ describe('list file names (rejects, failures, unknown VINs)', () => {
     ['dealer export (2).tsv', 'run7-dealer_export_2_.failures.csv'],
   ])('%s -> %s', (source, file) => {
     expect(defaultListPath('/home/cars', 'failures', 'run7', source, 'failures')).toBe(path.join('/home/cars', 'failures', file));
+  });
+});
+
+describe('listLabel', () => {
+  const at = new Date('2026-12-05T08:30:01.250Z');
+  it('names the database and the run; two databases never share a label', () => {
+    const a = listLabel(1, 'postgres://cars@db1:5432/cars', at, 42);
+    const b = listLabel(1, 'postgres://cars@db2:5432/cars', at, 42);
+    expect(a).toMatch(/^cars-[0-9a-f]{8}-run1$/);
+    expect(b).toMatch(/^cars-[0-9a-f]{8}-run1$/);
+    expect(a).not.toBe(b);
+    expect(listLabel(1, 'postgres://cars@db1:5432/cars', at, 7)).toBe(a); // the same database and run: the same name
+    expect(listLabel(2, 'postgres://x@h:1/my%20db', at)).toMatch(/^my_db-[0-9a-f]{8}-run2$/);
+    expect(listLabel(4, 'postgres://cars@localhost:5432/cars (embedded, socket /root/.cars/run)', at)).toMatch(/^cars-[0-9a-f]{8}-run4$/);
+  });
+  it('without a run (dry run): the time and the process', () => {
+    expect(listLabel(null, 'postgres://cars@db1:5432/cars', at, 42)).toBe('dry-20261205T083001-42');
+    expect(listLabel(3, null, at, 42)).toBe('dry-20261205T083001-42');
+  });
+});
+
+describe('pruneLists', () => {
+  it('removes default lists older than the given days, and nothing else', () => {
+    const home = fs.mkdtempSync(path.join(os.tmpdir(), 'cars-prune-'));
+    try {
+      const now = Date.now();
+      const file = (dir: string, name: string, ageDays: number) => {
+        fs.mkdirSync(path.join(home, dir), { recursive: true });
+        const f = path.join(home, dir, name);
+        fs.writeFileSync(f, 'x\n');
+        const t = (now - ageDays * 86_400_000) / 1000;
+        fs.utimesSync(f, t, t);
+        return f;
+      };
+      const old = [file('rejects', 'a.rejects.csv', 31), file('failures', 'b.failures.csv', 40), file('unknown', 'c.unknown.csv', 400)];
+      const kept = [file('rejects', 'new.rejects.csv', 29), file('rejects', 'notes.txt', 400), file('other', 'x.csv', 400)];
+      expect(pruneLists(home, 30, now)).toBe(3);
+      expect(old.filter((f) => fs.existsSync(f))).toEqual([]);
+      expect(kept.filter((f) => fs.existsSync(f))).toEqual(kept);
+      expect(pruneLists(path.join(home, 'nowhere'), 30, now)).toBe(0);
+    } finally {
+      fs.rmSync(home, { recursive: true, force: true });
+    }
   });
 });

@@ -9,10 +9,10 @@ describe('PriceBatch', () => {
   it('holds rows and gives them back as array literals for $1::text[] and $2::numeric[]', () => {
     const b = new PriceBatch(3);
     expect(b.vinArray()).toBe('{}');
-    expect(b.add(A, '12500', 2)).toBe(true);
-    expect(b.add(B, '9999999999.99', 3)).toBe(true);
+    expect(b.add(A, '12500', 2)).toBe(false);
+    expect(b.add(B, '9999999999.99', 3)).toBe(false);
     expect(b.full).toBe(false);
-    expect(b.add(C, '0', 7)).toBe(true);
+    expect(b.add(C, '0', 7)).toBe(false);
     expect(b.full).toBe(true);
     expect(b.length).toBe(3);
     expect(b.vinArray()).toBe(`{${A},${B},${C}}`);
@@ -21,13 +21,19 @@ describe('PriceBatch', () => {
     expect([b.indexOf(C), b.indexOf(A), b.indexOf('ZZZZZZZZZZZZZZZ01'), b.indexOf('short')]).toEqual([2, 0, -1, -1]);
   });
 
-  it('refuses a VIN it already holds, so the caller writes the batch first (rows apply in order)', () => {
+  it('a VIN it already holds is superseded by the later row: only the last price is written', () => {
     const b = new PriceBatch(10);
-    expect(b.add(A, '1', 1)).toBe(true);
+    expect(b.add(A, '1', 1)).toBe(false);
+    expect(b.add(B, '5', 2)).toBe(false);
+    expect(b.add(A, '2', 3)).toBe(true);
+    expect(b.add(A, '3', 4)).toBe(true);
+    expect([b.length, b.superseded]).toEqual([4, 2]);
+    expect(b.vinArray()).toBe(`{${B},${A}}`);
+    expect(b.priceArray()).toBe('{5,3}');
+    expect([b.indexOf(A), b.live(0), b.live(2), b.live(3)]).toEqual([3, false, false, true]);
+    b.reset();
     expect(b.add(A, '2', 2)).toBe(false);
-    expect(b.length).toBe(1);
-    expect(b.reset().add(A, '2', 2)).toBe(true);
-    expect(b.priceArray()).toBe('{2}');
+    expect([b.superseded, b.priceArray()]).toEqual([0, '{2}']);
   });
 
   it('finds every row among many, also when hashes share slots', () => {
@@ -39,7 +45,7 @@ describe('PriceBatch', () => {
     });
     const unique = [...new Set(vins)];
     const b = new PriceBatch(unique.length);
-    unique.forEach((v, i) => expect(b.add(v, String(i), i + 2)).toBe(true));
+    unique.forEach((v, i) => expect(b.add(v, String(i), i + 2)).toBe(false));
     expect(unique.every((v, i) => b.indexOf(v) === i && b.vin(i) === v && b.price(i) === String(i))).toBe(true);
     expect(b.vinArray().slice(1, -1).split(',')).toEqual(unique);
   });
