@@ -370,6 +370,9 @@ program
   .option('--rejects <path>', 'write rejected rows here (default: $CARS_HOME/rejects/<run>-<input>.csv)')
   .addOption(new Option('--max-rejects <n>', 'stop with exit 3 once more rows than this are rejected').argParser(intIn(0)))
   .option('--dry-run', 'parse and validate everything, write nothing')
+  .option('--source <name>', 'the dealer (or feed) these cars come from: set on every car this run inserts or updates')
+  .option('--snapshot', "the input is the source's whole inventory: its available and reserved cars not in it become sold")
+  .addOption(new Option('--max-missing <percent>', 'a snapshot that would mark more than this share of the source\'s cars sold marks none (exit 3)').argParser(numberIn(0, 100)).default(20))
   .addOption(new Option('--concurrency <n>', 'HTTP requests in flight (URLs)').argParser(intIn(1, 256)).default(16))
   .addOption(new Option('--rate <req/s>', 'HTTP requests per second (URLs)').argParser(numberIn(0.01, 100_000)).default(50))
   .addOption(new Option('--retries <n>', 'HTTP retries per request (URLs)').argParser(intIn(0, 100)).default(5))
@@ -394,6 +397,9 @@ Examples:
   cars import dealer.csv --dry-run --json`,
   )
   .action(async (source: string, o: ImportOptions, cmd: Command) => {
+    if (o.snapshot && !o.source) throw new CarsError('USAGE', '--snapshot needs --source NAME: the source whose whole inventory the input is');
+    if (o.snapshot && o.dryRun) throw new CarsError('USAGE', '--snapshot with --dry-run is not supported yet: a snapshot needs the listed VINs in the database; run it on a copy of the database instead');
+    if (o.source !== undefined && (o.source.trim() === '' || o.source.length > 200 || o.source.includes('\0'))) throw new CarsError('USAGE', '--source must be 1 to 200 characters');
     await runWork(cmd, 'import', source, !o.dryRun, importCommand(source, o), !o.dryRun);
   });
 

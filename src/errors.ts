@@ -28,6 +28,7 @@ export const ERRORS = {
   DB_REFUSED: { exit: EXIT.database, hint: 'the server refused a statement; the message names it' },
   MIGRATION_FAILED: { exit: EXIT.database, hint: 'fix the named migration; nothing of it was applied' },
   ALL_REJECTED: { exit: EXIT.threshold, hint: 'every row was rejected: see the first error and the rejects file; a wrong delimiter or a broken export is the usual cause' },
+  MAX_MISSING: { exit: EXIT.threshold, hint: 'check that the export is complete; if the cars were sold, raise --max-missing (the message says to what)' },
   MAX_REJECTS: { exit: EXIT.threshold, hint: 'fix the rows in the rejects file, or raise --max-rejects' },
   MAX_FAILURE_RATE: { exit: EXIT.threshold, hint: 'see the failures file; raise --max-failure-rate if this is expected' },
   LOCKED: { exit: EXIT.threshold, hint: 'another run holds the lock; wait for it or check the named host and pid' },

@@ -24,6 +24,9 @@ export function formatSummary(s: Summary): string {
   if (renamed.length) lines.push(`  columns: ${renamed.map(([h, c]) => `${h} -> ${c}`).join(', ')}`);
   const ignored = (s.ignored_columns ?? []) as string[];
   if (ignored.length) lines.push(`  ignored columns: ${ignored.join(', ')}`);
+  const snap = s.snapshot as { source?: string; listed?: number; missing?: number; marked_sold?: number; relisted?: number; skipped?: string } | undefined;
+  if (snap?.skipped) lines.push(`  snapshot of ${snap.source}: ${snap.skipped}`);
+  else if (snap) lines.push(`  snapshot of ${snap.source}: listed ${n(snap.listed ?? 0)}, missing ${n(snap.missing ?? 0)}, marked sold ${n(snap.marked_sold ?? 0)}, relisted ${n(snap.relisted ?? 0)}`);
   if (s.rejects_file) lines.push(`  rejects file: ${s.rejects_file}`);
   if (s.failures_file) lines.push(`  failures file: ${s.failures_file}`);
   if (typeof s.rows_per_second === 'number' && s.rows_per_second > 0) lines.push(`  rate: ${n(Math.round(s.rows_per_second))} rows/s`);

@@ -9,29 +9,31 @@
 -- the staging table holds (a temporary table is never analyzed): from a few thousand rows, or
 -- after a rolled-back batch left it bloated, it hashed the whole of cars instead (1M cars: 380 ms
 -- a batch instead of 25). A batch is always small next to the table it merges into.
+-- The source: the session's cars.source (a run with --source sets it), else the car keeps its own.
 with staged as (
   select distinct on (vin) vin, brand, model, year::integer as year, price::numeric(12,2) as price,
-         mileage::integer as mileage, condition, color, listed_at::timestamptz as listed_at
+         mileage::integer as mileage, condition, color, listed_at::timestamptz as listed_at,
+         nullif(current_setting('cars.source', true), '') as source
   from cars_staging
   order by vin, ord desc
 ), changed as (
   select s.*, c.id as car_id, c.price as old_price from staged s
   left join cars c on c.vin = s.vin
   where c.vin is null
-     or (c.brand, c.model, c.year, c.price, c.mileage, c.condition, c.color, c.listed_at)
+     or (c.brand, c.model, c.year, c.price, c.mileage, c.condition, c.color, c.listed_at, c.source)
         is distinct from
-        (s.brand, s.model, s.year, s.price, s.mileage, s.condition, s.color, s.listed_at)
+        (s.brand, s.model, s.year, s.price, s.mileage, s.condition, s.color, s.listed_at, coalesce(s.source, c.source))
 ), merged as (
-  insert into cars as c (vin, brand, model, year, price, mileage, condition, color, listed_at)
-  select vin, brand, model, year, price, mileage, condition, color, listed_at from changed
+  insert into cars as c (vin, brand, model, year, price, mileage, condition, color, listed_at, source)
+  select vin, brand, model, year, price, mileage, condition, color, listed_at, source from changed
   on conflict (vin) do update set
     brand = excluded.brand, model = excluded.model, year = excluded.year, price = excluded.price,
     mileage = excluded.mileage, condition = excluded.condition, color = excluded.color,
-    listed_at = excluded.listed_at, updated_at = now()
-  where (c.brand, c.model, c.year, c.price, c.mileage, c.condition, c.color, c.listed_at)
+    listed_at = excluded.listed_at, source = coalesce(excluded.source, c.source), updated_at = now()
+  where (c.brand, c.model, c.year, c.price, c.mileage, c.condition, c.color, c.listed_at, c.source)
         is distinct from
         (excluded.brand, excluded.model, excluded.year, excluded.price, excluded.mileage,
-         excluded.condition, excluded.color, excluded.listed_at)
+         excluded.condition, excluded.color, excluded.listed_at, coalesce(excluded.source, c.source))
   returning (xmax = 0) as inserted
 ), history as (
   -- Every price change is in car_price_history, whatever made it (run id: see

@@ -14,28 +14,30 @@
 -- probed cars_pkey for its highest id, which a burst of rolled-back inserts made take 300 ms.)
 -- A changed price is recorded in car_price_history with the price the UPDATE replaced (the row
 -- version the join found is the one updated, or none is).
+-- The source: the session's cars.source (a run with --source sets it), else the car keeps its own.
 with staged as (
   select vin, brand, model, year::integer as year, price::numeric(12,2) as price,
-         mileage::integer as mileage, condition, color, listed_at::timestamptz as listed_at
+         mileage::integer as mileage, condition, color, listed_at::timestamptz as listed_at,
+         nullif(current_setting('cars.source', true), '') as source
   from cars_staging
 ), changed as (
-  select s.*, c.ctid as at, c.price as old_price
+  select s.*, c.ctid as at, c.price as old_price, coalesce(s.source, c.source) as new_source
   from staged s
   left join cars c on c.vin = s.vin
   where c.vin is null
-     or (c.brand, c.model, c.year, c.price, c.mileage, c.condition, c.color, c.listed_at)
+     or (c.brand, c.model, c.year, c.price, c.mileage, c.condition, c.color, c.listed_at, c.source)
         is distinct from
-        (s.brand, s.model, s.year, s.price, s.mileage, s.condition, s.color, s.listed_at)
+        (s.brand, s.model, s.year, s.price, s.mileage, s.condition, s.color, s.listed_at, coalesce(s.source, c.source))
 ), inserted as (
-  insert into cars (vin, brand, model, year, price, mileage, condition, color, listed_at)
-  select vin, brand, model, year, price, mileage, condition, color, listed_at
+  insert into cars (vin, brand, model, year, price, mileage, condition, color, listed_at, source)
+  select vin, brand, model, year, price, mileage, condition, color, listed_at, source
   from changed
   where at is null
   returning 1
 ), updated as (
   update cars c set
     brand = ch.brand, model = ch.model, year = ch.year, price = ch.price, mileage = ch.mileage,
-    condition = ch.condition, color = ch.color, listed_at = ch.listed_at, updated_at = now()
+    condition = ch.condition, color = ch.color, listed_at = ch.listed_at, source = ch.new_source, updated_at = now()
   from changed ch
   where c.ctid = ch.at
   returning c.id, ch.old_price, c.price as new_price

@@ -20,6 +20,7 @@ import { RowEncoder } from '../import/row-encoder.js';
 import { CsvRow } from '../sources/csv-records.js';
 import { fnv1a } from '../sync/shard.js';
 import { RejectsFile, REJECT_COLUMNS } from '../import/rejects.js';
+import { finishSnapshot, forgetListed, ListedRejects } from '../import/snapshot.js';
 import { defaultListPath, listLabel, pruneLists } from '../csv-list.js';
 import { createProgress } from '../progress.js';
 import type { Command, Deps, Outcome } from '../runner.js';
@@ -40,6 +41,12 @@ export interface ImportOptions {
   maxExpand?: number;
   /** `--columns`: a file without a header row. */
   columns?: string[];
+  /** `--source NAME`: the dealer every car this run inserts or updates comes from. */
+  source?: string;
+  /** `--snapshot`: the input is the source's whole inventory: its cars not in it become sold. */
+  snapshot?: boolean;
+  /** `--max-missing PCT`: a snapshot that would mark more of the source's cars than this marks none. */
+  maxMissing?: number;
   batchSize: number;
   workers: number;
   rejects?: string;
@@ -129,9 +136,12 @@ async function runImport(source: string, o: ImportOptions, deps: Deps, open: Sou
   // A rejects file is UTF-8; with a BOM when the input was in another encoding, so Excel reads it right.
   const bom = { bom: () => !!text && text.encoding !== 'utf-8' };
   const rejects = o.rejects ? new RejectsFile(o.rejects, columns, !!o.overwrite, bom) : new RejectsFile(defaultListPath(deps.home, 'rejects', runLabel, source, 'rejects'), columns, false, bom);
+  // A snapshot lists what the input holds, refused rows too (a refused row is no proof of a sale).
+  const listed = o.snapshot && !o.dryRun && report.runId !== null ? new ListedRejects(deps.db.sql, report.runId) : undefined;
   const reject = async (values: Array<string | undefined>, where: number | string, error: string, raw = '') => {
     rows.rejected++;
     await rejects.add(values, where, error, raw);
+    if (listed && vinAt >= 0) await listed.add(values[vinAt]);
   };
 
   const progress = await createProgress({ enabled: deps.progress.enabled, tty: deps.progress.tty, totalBytes: src.totalBytes, stream: deps.progress.stream, label: 'import' });
@@ -150,12 +160,19 @@ async function runImport(source: string, o: ImportOptions, deps: Deps, open: Sou
   /** Rows of batches given up when the run stopped whose COMMIT had gone out: maybe committed. */
   let inDoubtRows = 0;
   let stopReason: 'interrupted' | 'max-rejects' | undefined;
+  let snapshotRefused: CarsError | undefined;
 
   const sql = o.dryRun ? undefined : deps.db.sql;
   const write = async (w: Worker, batch: BatchRows) => {
     const t0 = performance.now();
     const r0 = report.sample();
-    const r = await writeWithRetry(sql!, batch, { expectUnchanged: w.lastUnchanged, expectNew: w.lastNew, signal: stop.signal, runId: report.runId }, log, { waitMs: o.dbRetryWait });
+    const r = await writeWithRetry(
+      sql!,
+      batch,
+      { expectUnchanged: w.lastUnchanged, expectNew: w.lastNew, signal: stop.signal, runId: report.runId, source: o.source, seenRun: listed ? report.runId! : undefined },
+      log,
+      { waitMs: o.dbRetryWait },
+    );
     w.lastUnchanged = r.inserted + r.updated === 0;
     w.lastNew = r.inserted === batch.length;
     report.add('write', performance.now() - t0, report.sample() - r0);
@@ -303,8 +320,24 @@ async function runImport(source: string, o: ImportOptions, deps: Deps, open: Sou
   }
 
   if (!o.dryRun && rows.inserted + rows.updated > 0) await analyzeIfNeeded(sql!, rows.inserted + rows.updated, report, () => progress.step('ANALYZE cars'));
+  if (listed) {
+    // Only a run that read and committed its whole input may mark cars sold.
+    if (stopReason) report.extra.snapshot = { source: o.source, skipped: `the run stopped early (${stopReason}): nothing was marked` };
+    else {
+      progress.step('marking the cars the export no longer lists');
+      await listed.flush();
+      try {
+        report.extra.snapshot = await report.phase('snapshot', () => finishSnapshot(sql!, o.source!, report.runId!, o.maxMissing ?? 20));
+      } catch (e) {
+        if (!(e instanceof CarsError && e.code === 'MAX_MISSING')) throw e;
+        report.extra.snapshot = (e as unknown as { figures: unknown }).figures;
+        snapshotRefused = e;
+      }
+    }
+  }
   } finally {
     progress.stop();
+    if (listed) await forgetListed(deps.db.sql, report.runId!).catch(() => undefined);
   }
 
   const outcomes = o.dryRun ? rows.valid + rows.rejected : rows.inserted + rows.updated + rows.unchanged + rows.rejected + rows.superseded;
@@ -329,6 +362,7 @@ async function runImport(source: string, o: ImportOptions, deps: Deps, open: Sou
     return { status: 'threshold', error: new CarsError('MAX_REJECTS', `stopped after ${rows.rejected} rejected rows (more than --max-rejects ${o.maxRejects}); rejects in ${rejects.path}`) };
   }
   if (rows.read > 0 && rows.rejected === rows.read) return { status: 'threshold', error: allRejected(rows.read, rejects) };
+  if (snapshotRefused) return { status: 'threshold', error: snapshotRefused };
   return { status: 'ok' };
 }
 

@@ -112,8 +112,8 @@ export async function showRun(sql: Sql, id: number): Promise<RunDetail> {
 }
 
 /**
- * Removes the runs that ended before the cutoff (never one still running). Price changes they made
- * stay in car_price_history, without their run id.
+ * Removes the runs that ended before the cutoff (never one still running). Price and condition
+ * changes they made stay in car_price_history and car_condition_history, without their run id.
  */
 export async function pruneRuns(sql: Sql, olderThan: string): Promise<number> {
   const b = sinceBound(olderThan, '--older-than');
@@ -122,6 +122,7 @@ export async function pruneRuns(sql: Sql, olderThan: string): Promise<number> {
     const cutoff = 'interval' in b ? tx`now() - ${b.interval}::interval` : tx`${b.date}::timestamptz`;
     const old = tx`select id from runs where status <> 'running' and coalesce(finished_at, started_at) < ${cutoff}`;
     await tx`update car_price_history set run_id = null where run_id in (${old})`;
+    await tx`update car_condition_history set run_id = null where run_id in (${old})`;
     const r = await tx`delete from runs where id in (${old})`;
     return r.count;
   });

@@ -61,6 +61,10 @@ export interface WriteOptions {
   signal?: AbortSignal;
   /** The run whose price changes these are, for car_price_history. */
   runId?: number | null;
+  /** `--source`: the source every car the batch inserts or updates takes (the cars.source setting the merges read). */
+  source?: string;
+  /** A snapshot run's id: the batch's VINs are recorded in snapshot_seen, in its transaction. */
+  seenRun?: number;
 }
 
 async function mergeOnce(sql: Sql, rows: BatchRows, safe: boolean, opts: WriteOptions): Promise<Merged> {
@@ -71,6 +75,7 @@ async function mergeOnce(sql: Sql, rows: BatchRows, safe: boolean, opts: WriteOp
   const merge = query.text;
   // The run id travels as a setting of the batch's transaction, sent with the planner settings.
   const runSetting: Record<string, string> = opts.runId != null && !insertOnly ? { 'cars.run_id': String(opts.runId) } : {};
+  if (opts.source !== undefined) runSetting['cars.source'] = opts.source;
   const planner = settingsStatement({ ...query.settings, ...runSetting });
   return inTransaction(sql, opts.signal, async (c, commitNow, until) => {
     // Sent together, answered together: one wait for the server instead of three.
@@ -100,6 +105,8 @@ async function mergeOnce(sql: Sql, rows: BatchRows, safe: boolean, opts: WriteOp
       if (e instanceof postgres.PostgresError || isConnectionError(e)) throw e;
       throw Object.assign(new Error(`connection lost during COPY: ${e?.message ?? e}`, { cause: e }), { code: 'CONNECTION_CLOSED' });
     });
+    // A snapshot's listed VINs, written with the batch (and gone with it should it roll back).
+    if (opts.seenRun !== undefined) c`insert into snapshot_seen (run_id, vin) select ${opts.seenRun}, vin from cars_staging`.catch(() => {});
     // (postgres.js sends a statement when it is first awaited or caught: the merge goes first.)
     const merged = c.unsafe(merge);
     merged.catch(() => {}); // sends it; its error is thrown by the await below
@@ -135,7 +142,8 @@ function result(rows: BatchRows, m: Merged): BatchResult {
 
 /** Writes a batch; refused data is isolated, any other error is thrown (the caller retries). */
 export async function writeBatch(sql: Sql, rows: BatchRows, opts: WriteOptions = {}, safe = false): Promise<BatchResult> {
-  const only = { signal: opts.signal, runId: opts.runId };
+  // What every write of the run carries, whatever its batch: the signal, the run, the source and the snapshot.
+  const only = { signal: opts.signal, runId: opts.runId, source: opts.source, seenRun: opts.seenRun };
   try {
     const m = await mergeOnce(sql, rows, safe, opts);
     if (!m.incomplete) return result(rows, m);

@@ -80,7 +80,7 @@ describe.each(servers())('import on $name', (server: Server) => {
     ['quirks/duplicates.csv', [], { read: 5, inserted: 3, superseded: 2, rejected: 0 }],
     ['quirks/sql-text.csv', [], { read: 3, inserted: 3, rejected: 0 }],
   ] as Array<[string, string[], Record<string, number>]>)('%s %j', async (file, args, expected) => {
-    const rejects = path.join(tmp, `${server.name}-${path.basename(file)}.rej.csv`);
+    const rejects = path.join(tmp, `${server.name}-${path.basename(file)}${args.join("")}.rej.csv`);
     const r = await run(['import', fixture(file), '--json', '--rejects', rejects, ...args]);
     expect(r.code, r.stderr).toBe(0);
     const s = summary(r);
