@@ -1,5 +1,6 @@
 // Every exit tells the truth: --json prints one object even for usage errors; an input whose every
 // row was rejected is not "ok" (real binary, real PostgreSQL 18).
+import { finishRun, startRun } from '../../src/db/runs.js';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -150,15 +151,24 @@ describe('output targets and the runs row', () => {
     expect(r.code, r.stderr).toBe(2);
     const s = summary(r);
     expect(s.error.code).toBe('INPUT_HEADER');
-    expect(s.error.message).toContain('\0');
+    // The header's NUL is shown escaped in the message (never raw)...
+    expect(s.error.message).not.toContain('\0');
+    expect(s.error.message).toContain('\\u0000');
     expect(r.stderr).not.toMatch(/could not record/);
     const sql = connect(url);
     try {
       const [run] = await sql`select status, finished_at, error, summary from runs where id = ${s.run_id}`;
       expect(run.status).toBe('failed');
       expect(run.finished_at).toBeInstanceOf(Date);
-      expect(run.error).toBe(s.error.message.replace(/\0/g, '\u2400'));
+      expect(run.error).toBe(s.error.message);
       expect(run.summary.error.message).toBe(run.error);
+      // ...and a message that does hold one still finalizes the row, the NUL stored as ␀.
+      const id = await startRun(sql as never, 'import', 'nul\0source');
+      const message = 'a message with a \0 in it';
+      await finishRun(sql as never, id, { ...s, run_id: id, error: { code: 'INTERNAL', message } });
+      const [row] = await sql`select status, error, source, summary from runs where id = ${id}`;
+      expect(row).toMatchObject({ status: 'failed', error: 'a message with a \u2400 in it', source: 'nul\u2400source' });
+      expect(row.summary.error.message).toBe(row.error);
     } finally {
       await sql.end({ timeout: 5 });
     }

@@ -419,7 +419,7 @@ describe('the human report', () => {
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toBe('');
     expect(r.stderr).toMatch(/^ {2}http: 2 requests, 1 retries, [\d,]+ bytes, status 200×1 503×1$/m);
-    expect(r.stderr).toMatch(/^ {2}http waits: rate limit \d+ ms, backoff \d+ ms$/m);
+    expect(r.stderr).toMatch(/^ {2}http waits: rate limit \d+ ms, backoff \d+ ms \(summed over the requests, which wait side by side\)$/m);
     expect(r.stderr).toMatch(/retrying/);
   });
 });
