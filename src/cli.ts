@@ -304,7 +304,8 @@ program
   .argument('[name]', 'one named query (all when omitted)')
   .option('--check', 'exit 3 when a query misses its budget or scans the whole cars table')
   .option('--no-analyze', 'plan without running')
-  .option('--sql <select>', 'explain this read-only query instead')
+  .option('--sql <select>', 'explain this query instead; it runs as the read-only role cars_explain_reader')
+  .option('--analyze-anyway', 'with --sql, where that role cannot be had: run EXPLAIN ANALYZE as the connecting user (default: plan only)')
   .addHelpText('after', '\nExamples:\n  cars explain\n  cars explain search_by_brand_price --check\n  cars explain --sql "select * from cars where vin = \'1HGCM82633A004352\'"')
   .action(async (name: string | undefined, o: ExplainOptions, cmd: Command) => {
     const { explainCommand } = await import('./commands/explain.js');
