@@ -10,6 +10,7 @@ import { POOL_DEFAULTS } from './db/pool.js';
 import type { DatabaseConfig } from './db/database.js';
 import { execute, type Command as CarsCommand, type RunSpec } from './runner.js';
 import { formatSummary } from './output.js';
+import { printableLines } from './text/printable.js';
 import { writeMetricsFile } from './metrics.js';
 import type { Summary } from './report.js';
 import { decimalMark, delimiter, intIn, numberIn, shard } from './options.js';
@@ -21,7 +22,10 @@ import { importCommand, type ImportOptions } from './commands/import.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
 const env = process.env;
-const stderr = (s: string) => process.stderr.write(s.endsWith('\n') ? s : s + '\n');
+// Everything said on stderr: control characters from the input escaped, each line cut at
+// STDERR_LINE_MAX (values in messages are cut shorter where they are put in).
+const STDERR_LINE_MAX = 2000;
+const stderr = (s: string) => process.stderr.write(printableLines(s.endsWith('\n') ? s.slice(0, -1) : s, STDERR_LINE_MAX) + '\n');
 
 // ---- interrupts: the first Ctrl-C asks the command to stop cleanly, the second one quits ----
 const interrupt = new AbortController();
@@ -134,6 +138,8 @@ program
   .description('Keep a car-listings PostgreSQL database fed: import CSV files and feeds, sync prices, explain queries.')
   .exitOverride()
   .showHelpAfterError('(add --help for usage)')
+  // commander repeats a bad argument in its message: escaped like every other line on stderr.
+  .configureOutput({ writeErr: (s) => process.stderr.write(printableLines(s, STDERR_LINE_MAX)) })
   .addOption(new Option('--database-url <url>', 'PostgreSQL to use (default: the embedded server under $CARS_HOME)').env('DATABASE_URL'))
   .option('--json', 'print one JSON summary object on stdout, nothing else there')
   .option('-q, --quiet', 'no progress and no report on stderr; errors and warnings still print')

@@ -9,6 +9,7 @@ import type { ExplainOptions } from './contracts.js';
 import { declaredIndexes } from '../explain/verdict.js';
 import { readQueryProblem } from '../explain/read-only.js';
 import { readerRole } from '../explain/reader.js';
+import { printableLines } from '../text/printable.js';
 import { explainOne, ParamsLineError, type ExplainSettings, type ExplainTarget } from '../explain/run.js';
 import { drawSamples } from '../explain/samples.js';
 import { querySection, queryReport, verdictTable, type QueryReport } from '../explain/report.js';
@@ -137,7 +138,8 @@ export function explainCommand(name: string | undefined, o: ExplainOptions): Com
       for (const n of notes) lines.push(`note: ${n}`);
       for (const q of queries) lines.push('', ...querySection(q));
       lines.push('', ...verdictTable(queries), '');
-      deps.stdout.write(lines.join('\n'));
+      // Plans quote the query's constants and names: escaped like everything shown.
+      deps.stdout.write(printableLines(lines.join('\n')));
     }
 
     if (o.check && failures.length) {
