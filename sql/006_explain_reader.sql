@@ -10,6 +10,7 @@ do $$
 declare
   me record;
   reads_all boolean := false;
+  pg16 constant boolean := current_setting('server_version_num')::int >= 160000;
 begin
   select rolsuper, rolcreaterole into me from pg_roles where rolname = current_user;
 
@@ -25,10 +26,16 @@ begin
     end;
   end if;
 
-  -- The connecting user must be allowed to SET ROLE to it (a superuser always is).
-  if not pg_has_role(current_user, 'cars_explain_reader', 'MEMBER') then
+  -- The connecting user must be allowed to SET ROLE to it (a superuser always is). From 16 on a
+  -- membership says whether it allows SET ROLE, and the one CREATE ROLE gives its creator does not;
+  -- the user needs none of the role's rights by inheritance. (EXECUTE: older servers cannot parse it.)
+  if not pg_has_role(current_user, 'cars_explain_reader', case when pg16 then 'SET' else 'MEMBER' end) then
     begin
-      grant cars_explain_reader to current_user;
+      if pg16 then
+        execute 'grant cars_explain_reader to current_user with inherit false, set true';
+      else
+        grant cars_explain_reader to current_user;
+      end if;
     exception when insufficient_privilege or invalid_grant_operation then
       raise notice 'cars_explain_reader exists, but % may not grant it to itself', current_user;
     end;
