@@ -96,13 +96,10 @@ async function explainAll(deps: Deps, list: ExplainTarget[], o: ExplainOptions, 
     try {
       out.push(queryReport(t, await explainOne(sql, t, settings, o.sql !== undefined)));
     } catch (e) {
-      if (o.sql !== undefined) {
-        const lost = connectionLost(e, deps);
-        // The dead connection is never given back to the pool (see inRolledBackTransaction), so
-        // ending the pool would wait out its whole timeout for it: there is nothing left to wait for.
-        if (lost) await deps.db.sql.end({ timeout: 0 }).catch(() => undefined);
-        throw sqlRefused(e, adhoc?.role ?? null) ?? lost ?? e;
-      }
+      // A dead connection is never given back to the pool (see inRolledBackTransaction), so
+      // ending the pool would wait out its whole timeout for it: there is nothing left to wait for.
+      if (isConnectionError(e)) await deps.db.sql.end({ timeout: 0 }).catch(() => undefined);
+      if (o.sql !== undefined) throw sqlRefused(e, adhoc?.role ?? null) ?? connectionLost(e, deps) ?? e;
       // One broken named query is reported as a FAIL; the others are still explained.
       if (e instanceof ParamsLineError) out.push(queryReport(t, { error: e.message }));
       else if (e instanceof postgres.PostgresError && !isConnectionError(e)) out.push(queryReport(t, { error: `${e.message} (SQLSTATE ${e.code})` }));
