@@ -10,6 +10,7 @@ do $$
 declare
   me record;
   reads_all boolean := false;
+  t regclass;
   pg16 constant boolean := current_setting('server_version_num')::int >= 160000;
 begin
   select rolsuper, rolcreaterole into me from pg_roles where rolname = current_user;
@@ -54,16 +55,21 @@ begin
   end if;
 
   -- Before 14 (or where pg_read_all_data could not be granted): SELECT on the tool's tables in
-  -- this database, now and for the tables later migrations create. Grants are per database, so
-  -- every cars database on the server gets its own.
+  -- this database (those of its schema the user owns: migrations numbered after this one may have
+  -- run before it), and on the tables later migrations create. Grants are per database, so every
+  -- cars database on the server gets its own.
   if not reads_all then
     begin
       execute format('grant usage on schema %I to cars_explain_reader', current_schema());
-      grant select on cars, runs, car_price_history, sync_lock_holders, sync_batches, cars_migrations to cars_explain_reader;
-      alter default privileges grant select on tables to cars_explain_reader;
     exception when insufficient_privilege then
-      raise notice 'cars_explain_reader: % may not grant SELECT on the cars tables', current_user;
+      null; -- PUBLIC has USAGE on the public schema unless a DBA revoked it
     end;
+    for t in select c.oid::regclass from pg_class c
+             where c.relnamespace = current_schema()::regnamespace and c.relkind in ('r', 'p', 'v', 'm')
+               and pg_get_userbyid(c.relowner) = current_user loop
+      execute format('grant select on %s to cars_explain_reader', t);
+    end loop;
+    alter default privileges grant select on tables to cars_explain_reader;
   end if;
 end
 $$;
