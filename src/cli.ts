@@ -19,6 +19,7 @@ import type { DatabaseConfig } from './db/database.js';
 import { execute, type Command as CarsCommand, type RunSpec } from './runner.js';
 import { formatSummary } from './output.js';
 import { checkOutputTarget } from './output-target.js';
+import { printableLines } from './text/printable.js';
 import type { Summary } from './report.js';
 import { columnList, decimalMark, delimiter, intIn, numberIn, shard } from './options.js';
 import { ENCODINGS } from './sources/encoding.js';
@@ -29,7 +30,10 @@ import { importCommand, type ImportOptions } from './commands/import.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
 const env = process.env;
-const stderr = (s: string) => process.stderr.write(s.endsWith('\n') ? s : s + '\n');
+// Everything said on stderr: control characters from the input escaped, each line cut at
+// STDERR_LINE_MAX (values in messages are cut shorter where they are put in).
+const STDERR_LINE_MAX = 2000;
+const stderr = (s: string) => process.stderr.write(printableLines(s.endsWith('\n') ? s.slice(0, -1) : s, STDERR_LINE_MAX) + '\n');
 const args = process.argv.slice(2);
 /**
  * `--json` anywhere on the command line (before a `--`): known before commander parses, so that an
@@ -195,6 +199,8 @@ program
   .showHelpAfterError('(add --help for usage)')
   // Sub-command help lists the global options too (--database-url, --json, --quiet, ...).
   .configureHelp({ showGlobalOptions: true })
+  // commander repeats a bad argument in its message: escaped like every other line on stderr.
+  .configureOutput({ writeErr: (s) => process.stderr.write(printableLines(s, STDERR_LINE_MAX)) })
   .addOption(new Option('--database-url <url>', 'PostgreSQL to use (default: the embedded server under $CARS_HOME)').env('DATABASE_URL'))
   .option('--json', 'print one JSON summary object on stdout, nothing else there')
   .option('-q, --quiet', 'no progress and no report on stderr; errors and warnings still print')
@@ -464,7 +470,8 @@ program
   .argument('[name]', 'one named query (all when omitted)')
   .option('--check', 'exit 3 when a query misses its budget or scans the whole cars table')
   .option('--no-analyze', 'plan without running')
-  .option('--sql <select>', 'explain this read-only query instead')
+  .option('--sql <select>', 'explain this query instead; it runs as the read-only role cars_explain_reader')
+  .option('--analyze-anyway', 'with --sql, where that role cannot be had: run EXPLAIN ANALYZE as the connecting user (default: plan only)')
   .addHelpText('after', '\nExamples:\n  cars explain\n  cars explain search_by_brand_price --check\n  cars explain --sql "select * from cars where vin = \'1HGCM82633A004352\'"')
   .action(async (name: string | undefined, o: ExplainOptions, cmd: Command) => {
     const { explainCommand } = await import('./commands/explain.js');

@@ -19,6 +19,7 @@ export const ERRORS = {
   INPUT_UNREADABLE: { exit: EXIT.usage, hint: 'check the path and its permissions' },
   OUTPUT_EXISTS: { exit: EXIT.usage, hint: 'pass --overwrite to replace the file, or name a new one' },
   OUTPUT_UNWRITABLE: { exit: EXIT.usage, hint: 'name a file in a folder that exists and that you can write to' },
+  INPUT_NOT_TEXT: { exit: EXIT.usage, hint: 'give a CSV text file (a spreadsheet must be saved as CSV first); UTF-16 needs its byte order mark or --encoding' },
   INPUT_HEADER: { exit: EXIT.usage, hint: "the header line must name the columns; map other names with --map 'Header=column' (the README lists the known aliases)" },
   EMBEDDED_FAILED: { exit: EXIT.database, hint: 'see the server log named in the message; `cars db status` shows the data directory' },
   DB_UNAVAILABLE: { exit: EXIT.database, hint: 'check that the server runs and that host and port in DATABASE_URL are right' },

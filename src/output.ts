@@ -1,14 +1,17 @@
 // Printing a summary for a human (stderr) — shared by every command.
 import type { Summary } from './report.js';
+import { printable, VALUE_MAX } from './text/printable.js';
 
 const n = (v: number) => v.toLocaleString('en-US');
 const secs = (ms: number) => (ms >= 10_000 ? `${(ms / 1000).toFixed(1)} s` : ms >= 1000 ? `${(ms / 1000).toFixed(2)} s` : `${Math.round(ms)} ms`);
 const mb = (v: number) => `${v.toFixed(1)} MB`;
 const signed = (v: number) => `${v >= 0 ? '+' : ''}${v.toFixed(1)} MB`;
+/** A value from the input or the command line (a source, a header): escaped and cut. Paths an operator opens next are escaped, never cut. */
+const shown = (v: string) => printable(v, VALUE_MAX);
 
 export function formatSummary(s: Summary): string {
   const lines: string[] = [];
-  const head = `cars ${s.command}${s.source ? ` ${s.source}` : ''}: ${s.status}${s.run_id ? ` (run ${s.run_id})` : ''}`;
+  const head = `cars ${s.command}${s.source ? ` ${shown(s.source)}` : ''}: ${s.status}${s.run_id ? ` (run ${s.run_id})` : ''}`;
   lines.push(head);
   const rowKeys = Object.keys(s.rows);
   if (rowKeys.length) {
@@ -17,18 +20,18 @@ export function formatSummary(s: Summary): string {
   }
   if (typeof s.accounting === 'string') lines.push(`  ${s.accounting}`);
   const read: string[] = [];
-  if (typeof s.encoding === 'string' && s.encoding !== 'utf-8') read.push(s.encoding);
-  if (typeof s.delimiter === 'string' && s.delimiter !== ',') read.push(`${s.delimiter === '\t' ? 'tab' : `"${s.delimiter}"`} between fields`);
+  if (typeof s.encoding === 'string' && s.encoding !== 'utf-8') read.push(shown(s.encoding));
+  if (typeof s.delimiter === 'string' && s.delimiter !== ',') read.push(`${s.delimiter === '\t' ? 'tab' : `"${shown(s.delimiter)}"`} between fields`);
   if (read.length) lines.push(`  read as: ${read.join(', ')}`);
   const renamed = Object.entries((s.columns ?? {}) as Record<string, string>).filter(([h, c]) => h.trim().toLowerCase() !== c);
-  if (renamed.length) lines.push(`  columns: ${renamed.map(([h, c]) => `${h} -> ${c}`).join(', ')}`);
+  if (renamed.length) lines.push(`  columns: ${renamed.map(([h, c]) => `${shown(h)} -> ${shown(c)}`).join(', ')}`);
   const ignored = (s.ignored_columns ?? []) as string[];
-  if (ignored.length) lines.push(`  ignored columns: ${ignored.join(', ')}`);
+  if (ignored.length) lines.push(`  ignored columns: ${ignored.map(shown).join(', ')}`);
   const snap = s.snapshot as { source?: string; listed?: number; missing?: number; marked_sold?: number; relisted?: number; skipped?: string } | undefined;
-  if (snap?.skipped) lines.push(`  snapshot of ${snap.source}: ${snap.skipped}`);
-  else if (snap) lines.push(`  snapshot of ${snap.source}: listed ${n(snap.listed ?? 0)}, missing ${n(snap.missing ?? 0)}, marked sold ${n(snap.marked_sold ?? 0)}, relisted ${n(snap.relisted ?? 0)}`);
-  if (s.rejects_file) lines.push(`  rejects file: ${s.rejects_file}`);
-  if (s.failures_file) lines.push(`  failures file: ${s.failures_file}`);
+  if (snap?.skipped) lines.push(`  snapshot of ${shown(String(snap.source))}: ${snap.skipped}`);
+  else if (snap) lines.push(`  snapshot of ${shown(String(snap.source))}: listed ${n(snap.listed ?? 0)}, missing ${n(snap.missing ?? 0)}, marked sold ${n(snap.marked_sold ?? 0)}, relisted ${n(snap.relisted ?? 0)}`);
+  if (s.rejects_file) lines.push(`  rejects file: ${printable(s.rejects_file)}`);
+  if (s.failures_file) lines.push(`  failures file: ${printable(String(s.failures_file))}`);
   if (typeof s.rows_per_second === 'number' && s.rows_per_second > 0) lines.push(`  rate: ${n(Math.round(s.rows_per_second))} rows/s`);
   if (s.http) {
     const st = Object.entries(s.http.statuses).map(([k, v]) => `${k}×${v}`).join(' ');

@@ -39,6 +39,8 @@ export interface ExplainOptions {
   /** false with --no-analyze. */
   analyze: boolean;
   sql?: string;
+  /** --sql where the reader role cannot be had: run EXPLAIN ANALYZE as the connecting user anyway. */
+  analyzeAnyway?: boolean;
 }
 
 export interface SearchOptions {

@@ -3,7 +3,7 @@ import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { CarsError } from '../errors.js';
 import { isConnectionError } from '../db/pool.js';
-import { openInput } from '../sources/input.js';
+import { openInput, textOnly } from '../sources/input.js';
 import { csvOptions, csvSource, type RecordSource, type SourceItem } from '../sources/records.js';
 import { CAR_COLUMNS, validateFields } from '../import/validate.js';
 import { ColumnMap, mapHeader, normalizeHeader, type HeaderMaps } from '../import/column-map.js';
@@ -74,7 +74,7 @@ export const openFileSource: SourceOpener = async (source, o, deps) => {
     return openRemoteSource(source, o, deps);
   }
   const input = await openInput(source, deps.stdin as Readable, { maxExpand: o.maxExpand });
-  return csvSource(input, csvOptions(source, o));
+  return csvSource(textOnly(input, o.encoding), csvOptions(source, o));
 };
 
 /** Which worker writes a VIN (FNV-1a), so one VIN is always written in order by one worker. */

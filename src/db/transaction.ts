@@ -103,3 +103,23 @@ export async function inTransaction<T>(sql: Sql, signal: AbortSignal | undefined
     if (alive) c.release();
   }
 }
+
+/**
+ * A transaction that is always rolled back (BEGIN `mode` ... ROLLBACK), on a reserved connection,
+ * with inTransaction's care: a connection that died under it gets no ROLLBACK and is not released,
+ * and the body's error (CONNECTION_CLOSED, 57P01, ...) reaches the caller as it is.
+ */
+export async function inRolledBackTransaction<T>(sql: Sql, mode: 'read only' | 'read write', fn: (tx: Tx) => Promise<T>): Promise<T> {
+  const c = (await sql.reserve()) as unknown as Tx;
+  let alive = true;
+  try {
+    await c.unsafe(`begin ${mode}`);
+    return await fn(c);
+  } catch (e) {
+    alive = e instanceof postgres.PostgresError && !isConnectionError(e);
+    throw e;
+  } finally {
+    if (alive) alive = await c`rollback`.then(() => true, () => false);
+    if (alive) c.release();
+  }
+}

@@ -1,12 +1,15 @@
 // `cars explain --sql`: is this text one query that only reads? A courtesy check with a clear
-// message; the real guard is the READ ONLY transaction, rolled back, that the query runs in.
+// message; the real guards are the server's: the READ ONLY transaction, rolled back, and the
+// reader role the query runs as. One thing here is a guard of its own: the server lets a query
+// leave the role (set_config('role', ...) is checked against the session's user, not the role),
+// so functions that change a setting, or run SQL given as text, are refused by name.
 // Pure.
 
 /**
  * The text with comments removed and every string literal, dollar-quoted body and quoted
  * identifier replaced by a placeholder, so keywords and semicolons inside them do not count.
  */
-export function stripLiterals(text: string): string {
+export function stripLiterals(text: string, quoted: Array<string | null> = []): string {
   let out = '';
   let i = 0;
   const n = text.length;
@@ -43,12 +46,14 @@ export function stripLiterals(text: string): string {
       i++;
       out += "''";
     } else if (c === '"') {
-      i++;
+      const start = ++i;
       while (i < n) {
         if (text[i] === '"' && text[i + 1] === '"') i += 2;
         else if (text[i] === '"') break;
         else i++;
       }
+      // U&"d\0061ta" spells its name with escapes: kept as null, unread.
+      quoted.push(text[start - 2] === '&' && /u/i.test(text[start - 3] ?? '') ? null : text.slice(start, i).replace(/""/g, '"'));
       i++;
       out += '"x"';
     } else if (c === '$' && !/[\w$]/.test(text[i - 1] ?? '')) {
@@ -74,9 +79,14 @@ const READ_STARTS = ['select', 'with', 'values', 'table'];
 // other statements cannot appear inside a query at all.
 const WRITES = ['insert', 'update', 'delete', 'merge'];
 
+// set_config changes a setting, the role among them; the others run SQL given as text, which can
+// call set_config where no check of this text sees it.
+const ESCAPES = ['set_config', 'query_to_xml', 'query_to_xmlschema', 'query_to_xml_and_xmlschema', 'cursor_to_xml', 'cursor_to_xmlschema', 'ts_stat', 'ts_rewrite'];
+
 /** Why `text` is not a single read-only query, or null when it is one. */
 export function readQueryProblem(text: string): string | null {
-  const bare = stripLiterals(text).trim().replace(/[;\s]+$/, '');
+  const quoted: Array<string | null> = [];
+  const bare = stripLiterals(text, quoted).trim().replace(/[;\s]+$/, '');
   if (!bare) return 'is empty; give one SELECT, WITH, VALUES or TABLE query';
   if (bare.includes(';')) return 'holds more than one statement; give exactly one query';
   const words = bare.toLowerCase().match(/[a-z_][a-z0-9_$]*/g) ?? [];
@@ -88,5 +98,9 @@ export function readQueryProblem(text: string): string | null {
     if (w === 'into') return 'writes its result into a table (INTO); give a query that only reads';
     if (WRITES.includes(w)) return `contains ${w.toUpperCase()}; give a query that only reads (no data-modifying WITH)`;
   }
+  if (quoted.includes(null)) return 'spells a quoted name with Unicode escapes (U&"..."); write the name plainly';
+  const named = [...words, ...quoted.map((q) => (q as string).toLowerCase())];
+  const escape = ESCAPES.find((f) => named.includes(f));
+  if (escape) return `calls ${escape}(), which could change the role or run other SQL; give a query without it`;
   return null;
 }

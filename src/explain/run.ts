@@ -1,8 +1,10 @@
 // Explaining one query against the database: inside a transaction that is always rolled back (so
 // EXPLAIN ANALYZE of a write changes nothing), READ ONLY unless the query is one of the tool's
 // own writes, with its parameters filled and, for the import merge, the staging table filled.
+// An operator's `--sql` also runs as the reader role, where there is one (see reader.ts).
 import type postgres from 'postgres';
 import type { Sql } from '../db/pool.js';
+import { inRolledBackTransaction, type Tx } from '../db/transaction.js';
 import { settingsStatement } from '../db/queries.js';
 import { inferParams, needsSamples, parseParams, paramsLine, resolveParams, type ParamSpec, type Samples } from './params.js';
 import { readQueryProblem } from './read-only.js';
@@ -33,17 +35,10 @@ export interface ExplainRun {
 
 export interface ExplainSettings {
   analyze: boolean;
+  /** The role an operator's `--sql` runs as (SET LOCAL ROLE), or null to run as the connecting user. */
+  role: string | null;
   /** Drawn once per run, on first use. */
   samples: () => Promise<Samples>;
-}
-
-type Tx = postgres.TransactionSql<Record<string, never>>;
-
-/** Thrown to end the transaction with a ROLLBACK while carrying the result out. */
-class Rollback extends Error {
-  constructor(readonly run: ExplainRun) {
-    super('rollback');
-  }
 }
 
 /** A `-- params:` line that cannot be read. */
@@ -70,24 +65,23 @@ async function paramSpecs(tx: Tx, t: ExplainTarget): Promise<{ specs: ParamSpec[
 export async function explainOne(sql: Sql, t: ExplainTarget, s: ExplainSettings, adhoc = false): Promise<ExplainRun> {
   const readOnly = adhoc || readQueryProblem(t.text) === null;
   const options = s.analyze ? 'analyze, buffers, format json' : 'format json';
-  try {
-    await sql.begin(readOnly ? 'read only' : 'read write', async (tx) => {
-      const staged = !adhoc && readsStaging(t.text) ? await fillStaging(tx, t.staging) : null;
-      // Planned as the tool plans it where it runs it.
-      const planner = settingsStatement(t.settings);
-      if (planner) await tx.unsafe(planner);
-      const { specs, from } = adhoc ? { specs: [], from: 'none' as const } : await paramSpecs(tx, t);
-      const params = needsSamples(specs) ? resolveParams(specs, await s.samples()) : resolveParams(specs, {} as Samples);
-      const bound = params as never[];
-      // Plan once without running, so the timed run does not pay for this connection's cold
-      // catalog caches: the budget is the query's, not a new session's.
-      if (s.analyze) await tx.unsafe(`explain (format json) ${t.text}`, bound, EXTENDED);
-      const [row] = await tx.unsafe(`explain (${options}) ${t.text}`, bound, EXTENDED);
-      throw new Rollback({ params, paramsFrom: from, staged, readOnly, plan: row['QUERY PLAN'] });
-    });
-  } catch (e) {
-    if (e instanceof Rollback) return e.run;
-    throw e;
-  }
-  throw new Error('unreachable: the explain transaction always rolls back');
+  return inRolledBackTransaction(sql, readOnly ? 'read only' : 'read write', async (tx) => {
+    if (adhoc && s.role) await tx.unsafe(`set local role ${quoteIdent(s.role)}`);
+    const staged = !adhoc && readsStaging(t.text) ? await fillStaging(tx, t.staging) : null;
+    // Planned as the tool plans it where it runs it.
+    const planner = settingsStatement(t.settings);
+    if (planner) await tx.unsafe(planner);
+    const { specs, from } = adhoc ? { specs: [], from: 'none' as const } : await paramSpecs(tx, t);
+    const params = needsSamples(specs) ? resolveParams(specs, await s.samples()) : resolveParams(specs, {} as Samples);
+    const bound = params as never[];
+    // Plan once without running, so the timed run does not pay for this connection's cold
+    // catalog caches: the budget is the query's, not a new session's.
+    if (s.analyze) await tx.unsafe(`explain (format json) ${t.text}`, bound, EXTENDED);
+    const [row] = await tx.unsafe(`explain (${options}) ${t.text}`, bound, EXTENDED);
+    return { params, paramsFrom: from, staged, readOnly, plan: row['QUERY PLAN'] };
+  });
+}
+
+function quoteIdent(name: string): string {
+  return `"${name.replace(/"/g, '""')}"`;
 }

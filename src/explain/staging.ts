@@ -4,7 +4,7 @@
 import type postgres from 'postgres';
 import { STAGING } from '../import/writer.js';
 
-type Tx = postgres.TransactionSql<Record<string, never>>;
+type Tx = postgres.Sql<Record<string, never>>;
 
 
 /** `cars import`'s default --batch-size. */

@@ -1,6 +1,7 @@
 // A page of `cars search` as stdout shows it: an aligned table, CSV with a header, or JSON
 // {"items": [...], "next": cursor | null}. Pure.
 import { LISTING_COLUMNS, type Listing, type Page } from './listing.js';
+import { printable, VALUE_MAX } from '../text/printable.js';
 
 export type Format = 'table' | 'json' | 'csv';
 
@@ -28,13 +29,17 @@ export function formatJson(page: Page): string {
 
 const NUMERIC = new Set<keyof Listing>(['id', 'year', 'price', 'mileage']);
 
-/** Columns padded to their widest cell, numbers right-aligned; the next cursor below. */
+/**
+ * Columns padded to their widest cell, numbers right-aligned; the next cursor below. Stored values
+ * are shown escaped and cut (a model holding ESC must not drive the terminal); CSV and JSON carry
+ * them whole, as data.
+ */
 export function formatTable(page: Page): string {
   // For reading, not for machines: instants to the second, listed_at to the day.
   const shown = (l: Listing, k: keyof Listing) => {
     if (k === 'created_at') return l.created_at.slice(0, 19).replace('T', ' ');
     if (k === 'listed_at') return l.listed_at ? l.listed_at.slice(0, 10) : '';
-    return cell(l, k);
+    return printable(cell(l, k), VALUE_MAX);
   };
   const rows = [LISTING_COLUMNS.map(String), ...page.items.map((l) => LISTING_COLUMNS.map((k) => shown(l, k)))];
   const widths = LISTING_COLUMNS.map((_, i) => Math.max(...rows.map((r) => [...r[i]].length)));

@@ -163,3 +163,29 @@ async function peekGzip(s: Readable): Promise<boolean> {
   s.unshift(first);
   return first.length >= 2 && first[0] === 0x1f && first[1] === 0x8b;
 }
+
+/** How much of the start is looked at for a NUL byte: text never holds one. */
+const TEXT_PROBE_BYTES = 1024;
+
+/**
+ * The input, failing with "not a CSV/text file" when its first KB holds a NUL byte: a spreadsheet,
+ * an archive or an image is refused at once instead of being read as rows of garbage (with NULs
+ * and escape sequences in the messages). Not for UTF-16 (by option or byte order mark), where
+ * every ASCII character carries a NUL.
+ */
+export function textOnly(input: Input, encoding: string | undefined): Input {
+  if (encoding === 'utf-16le' || encoding === 'utf-16be') return input;
+  async function* checked(): AsyncGenerator<Buffer> {
+    let seen = 0;
+    for await (const chunk of input.stream) {
+      if (seen < TEXT_PROBE_BYTES) {
+        const utf16Bom = seen === 0 && (encoding ?? 'auto') === 'auto' && chunk.length >= 2 && ((chunk[0] === 0xff && chunk[1] === 0xfe) || (chunk[0] === 0xfe && chunk[1] === 0xff));
+        const at = utf16Bom ? -1 : chunk.subarray(0, TEXT_PROBE_BYTES - seen).indexOf(0);
+        if (at >= 0) throw new CarsError('INPUT_NOT_TEXT', `${input.name} is not a CSV/text file: byte ${seen + at + 1} is NUL (0x00)`);
+        seen = utf16Bom ? TEXT_PROBE_BYTES : seen + chunk.length;
+      }
+      yield chunk;
+    }
+  }
+  return { ...input, stream: checked() };
+}

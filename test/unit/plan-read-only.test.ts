@@ -21,6 +21,10 @@ describe('readQueryProblem', () => {
     'select /* ; delete /* nested ; */ still comment */ 1',
     'select updated_at, deleted, inserted_by from cars',
     "select substring(vin for 3) from cars",
+    // Names inside string constants are not calls; a quoted name that is not one of them is fine.
+    "select 'set_config' as word, current_setting('work_mem')",
+    `select "Brand" from cars`,
+    "select U&'\\0041' as a",
   ])('accepts %j', (q) => {
     expect(readQueryProblem(q)).toBeNull();
   });
@@ -45,6 +49,16 @@ describe('readQueryProblem', () => {
     ['  ;  ', /is empty/],
     ['-- nothing', /is empty/],
     ["'select'", /starts with/],
+    // Ways out of the reader role: set_config('role', ...), or SQL run from text that calls it.
+    ["select set_config('role', 'postgres', true)", /calls set_config\(\)/],
+    ["SELECT PG_CATALOG.SET_CONFIG('role', 'none', true)", /calls set_config\(\)/],
+    [`select "set_config"('role', 'none', true)`, /calls set_config\(\)/],
+    [`select pg_catalog."SET_CONFIG"('role', 'none', true)`, /calls set_config\(\)/],
+    ["select query_to_xml('select 1', true, false, '')", /calls query_to_xml\(\)/],
+    ["select query_to_xml_and_xmlschema('select 1', true, false, '')", /calls query_to_xml_and_xmlschema\(\)/],
+    ["select * from ts_stat('select to_tsvector(''x'')')", /calls ts_stat\(\)/],
+    ["select ts_rewrite('a'::tsquery, 'select ''a''::tsquery, ''b''::tsquery')", /calls ts_rewrite\(\)/],
+    [`select U&"\\0073et_config"('role', 'none', true)`, /Unicode escapes/],
   ])('refuses %j', (q, why) => {
     expect(readQueryProblem(q)).toMatch(why);
   });
@@ -64,5 +78,11 @@ describe('stripLiterals', () => {
     ["somee'a\\' b", "somee'' b"],
   ])('%j', (input, want) => {
     expect(stripLiterals(input)).toBe(want);
+  });
+
+  it('hands out quoted names, unescaped, and null for a U&"..." one', () => {
+    const quoted: Array<string | null> = [];
+    stripLiterals('select "a""b", U&"\\0061", \'"no"\' from "cars"', quoted);
+    expect(quoted).toEqual(['a"b', null, 'cars']);
   });
 });
