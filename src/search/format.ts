@@ -35,10 +35,11 @@ const NUMERIC = new Set<keyof Listing>(['id', 'year', 'price', 'mileage']);
  * them whole, as data.
  */
 export function formatTable(page: Page): string {
-  // For reading, not for machines: instants to the second, listed_at to the day.
+  // For reading, not for machines: instants to the second, in UTC as JSON and CSV write them
+  // (a listing time is not cut to its day: the table and the data say the same).
   const shown = (l: Listing, k: keyof Listing) => {
     if (k === 'created_at') return l.created_at.slice(0, 19).replace('T', ' ');
-    if (k === 'listed_at') return l.listed_at ? l.listed_at.slice(0, 10) : '';
+    if (k === 'listed_at') return l.listed_at ? l.listed_at.slice(0, 19).replace('T', ' ') : '';
     return printable(cell(l, k), VALUE_MAX);
   };
   const rows = [LISTING_COLUMNS.map(String), ...page.items.map((l) => LISTING_COLUMNS.map((k) => shown(l, k)))];

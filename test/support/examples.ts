@@ -69,6 +69,8 @@ export function examplesOf(file: string, text: string): Example[] {
  */
 export function mask(line: string): string {
   return line
+    .replace(/--after \S+/g, '--after <cursor>')
+    .replace(/"next":"[^"]*"/g, '"next":"<cursor>"')
     .replace(/\d{4}-\d\d-\d\d[T ]\d\d:\d\d(:\d\d(\.\d+)?)?(Z|[+-]\d\d:?\d\d)?/g, '<time>')
     .replace(/(\/tmp|\/var\/lib\/cars|\/root|\/home\/[^/\s]+)\/[^\s"',)]*/g, '<path>')
     .replace(/~\/\.cars\S*/g, '<path>')
