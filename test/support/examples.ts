@@ -70,6 +70,8 @@ export function examplesOf(file: string, text: string): Example[] {
 export function mask(line: string): string {
   return line
     .replace(/--after \S+/g, '--after <cursor>')
+    .replace(/buffers hit \d+ read \d+/g, 'buffers <n>')
+    .replace(/holds about [\d,]+ rows/g, 'holds about <n> rows')
     .replace(/"next":"[^"]*"/g, '"next":"<cursor>"')
     .replace(/\d{4}-\d\d-\d\d[T ]\d\d:\d\d(:\d\d(\.\d+)?)?(Z|[+-]\d\d:?\d\d)?/g, '<time>')
     .replace(/(\/tmp|\/var\/lib\/cars|\/root|\/home\/[^/\s]+)\/[^\s"',)]*/g, '<path>')
