@@ -28,7 +28,10 @@ function targets(name: string | undefined, o: ExplainOptions): ExplainTarget[] {
   const all = allNamedQueries().map((q) => ({ name: q.name, text: q.text, budgetMs: q.budgetMs, indexes: declaredIndexes(q.index), settings: q.settings, staging: q.staging }));
   if (!name) return all;
   const one = all.filter((q) => q.name === name);
-  if (!one.length) throw usage(`no named query "${name}"; the named queries are ${all.map((q) => q.name).join(', ')}`);
+  if (!one.length) {
+    const near = closest(name, all.map((q) => q.name));
+    throw usage(`no named query "${name}"${near ? ` (did you mean ${near}?)` : ''}; the named queries are ${all.map((q) => q.name).join(', ')}`);
+  }
   return one;
 }
 
@@ -144,4 +147,25 @@ export function explainCommand(name: string | undefined, o: ExplainOptions): Com
       return { status: 'threshold', error: new CarsError('BUDGET_MISSED', `${failures.length} of ${queries.length} queries failed the check: ${which}`) };
     }
   };
+}
+
+/** The name within two edits of `name` (a typo), if there is one. */
+export function closest(name: string, names: string[]): string | undefined {
+  let best: string | undefined;
+  let bestD = 3;
+  for (const n of names) {
+    const d = editDistance(name.toLowerCase(), n);
+    if (d < bestD) [best, bestD] = [n, d];
+  }
+  return best;
+}
+
+function editDistance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const cur = [i];
+    for (let j = 1; j <= b.length; j++) cur[j] = Math.min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
+    prev = cur;
+  }
+  return prev[b.length];
 }

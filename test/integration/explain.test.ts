@@ -153,6 +153,9 @@ describe.each(servers())('cars explain on $name', (server) => {
     const bad = await cars(['explain', 'no_such_query'], { env: env() });
     expect(bad.code).toBe(2);
     expect(bad.stderr).toMatch(/no named query "no_such_query"; the named queries are .*car_by_vin/);
+    const typo = await cars(['explain', 'car_by_vim'], { env: env() });
+    expect(typo.code).toBe(2);
+    expect(typo.stderr).toMatch(/no named query "car_by_vim" \(did you mean car_by_vin\?\); the named queries are/);
   });
 
   it('--sql "delete from cars" is refused with exit 2 and deletes nothing; so is a second statement', async () => {
