@@ -20,6 +20,7 @@ import { encodingLabel } from '../sources/encoding.js';
 import { acquireSyncLock, type SyncLock } from '../sync/lock.js';
 import { effectiveShard, shardLabel } from '../sync/shard.js';
 import { PriceWriter } from '../sync/writer.js';
+import { collapseRepeats, type Collapsed } from '../sync/repeats.js';
 import { namedQuery } from '../db/queries.js';
 import { connectionLost, stopRefetchingTypes } from '../sync/driver.js';
 
@@ -85,13 +86,15 @@ async function runSync(o: SyncOptions, deps: Deps): Promise<Outcome> {
   );
   const feedTally: FeedTally = { checked: 0, rejected: 0, skipped: 0, interrupted: false };
   const apiTally: ApiTally = { checked: 0, answered: 0, unknown: 0, failed: 0, skipped: 0, stop: undefined };
+  // A VIN the feed listed in two batches: one history row, the earlier counted superseded (see repeats.ts).
+  let collapsed: Collapsed = { superseded: 0, backToStart: 0 };
   const tally = () => {
     rows.checked = o.feed ? feedTally.checked : apiTally.checked;
-    rows.changed = writer.changed;
+    rows.changed = writer.changed - collapsed.superseded - collapsed.backToStart;
     rows.unknown = writer.unknown + apiTally.unknown;
     rows.failed = apiTally.failed;
     rows.rejected = feedTally.rejected;
-    rows.superseded = writer.superseded;
+    rows.superseded = writer.superseded + collapsed.superseded;
     rows.unchanged = rows.checked - rows.changed - rows.unknown - rows.failed - rows.superseded;
     report.extra.skipped_other_shards = o.feed ? feedTally.skipped : apiTally.skipped;
     report.extra.committed_changes = writer.committed;
@@ -115,6 +118,7 @@ async function runSync(o: SyncOptions, deps: Deps): Promise<Outcome> {
       progress = await createProgress({ ...deps.progress, totalBytes: feed.totalBytes, label: 'sync-prices' });
       try {
         await syncFromFeed({ feed, remote: isUrl(source), shard, writer, rejects, report, progress, signal }, feedTally);
+        if (!o.dryRun && report.runId !== null && writer.changed > 1) collapsed = await report.phase('history', () => collapseRepeats(db.sql, report.runId!));
       } finally {
         if (text.decided) report.extra.encoding = encodingLabel(text);
         if (text.detected) log.warn(`note: ${feed.name}: not valid UTF-8; read as ${text.encoding} (pass --encoding to choose)`);
