@@ -12,7 +12,7 @@ import { execute, type Command as CarsCommand, type RunSpec } from './runner.js'
 import { formatSummary } from './output.js';
 import { writeMetricsFile } from './metrics.js';
 import type { Summary } from './report.js';
-import { delimiter, intIn, numberIn, shard } from './options.js';
+import { delimiter, intIn, numberIn, retryStatuses, shard } from './options.js';
 import type { SyncOptions, ExplainOptions, SearchOptions } from './commands/contracts.js';
 import { dbMigrate, dbStartStop, dbStatus, formatStatus, type DbStatus } from './commands/db.js';
 import { importCommand, type ImportOptions } from './commands/import.js';
@@ -213,6 +213,7 @@ program
   .addOption(new Option('--concurrency <n>', 'HTTP requests in flight (URLs)').argParser(intIn(1, 256)).default(16))
   .addOption(new Option('--rate <req/s>', 'HTTP requests per second (URLs)').argParser(numberIn(0.01, 100_000)).default(50))
   .addOption(new Option('--retries <n>', 'HTTP retries per request (URLs)').argParser(intIn(0, 100)).default(5))
+  .addOption(new Option('--retry-on <codes>', 'HTTP statuses retried, comma-separated, or none (URLs; default 408,429,500,502,503,504)').argParser(retryStatuses))
   .addOption(new Option('--timeout <ms>', 'HTTP headers and stalled-body timeout (URLs)').argParser(intIn(1, 3_600_000)).default(5000))
   .addHelpText(
     'after',
@@ -259,6 +260,7 @@ program
   .addOption(new Option('--concurrency <n>', 'HTTP requests in flight').argParser(intIn(1, 256)).default(16))
   .addOption(new Option('--rate <req/s>', 'HTTP requests per second').argParser(numberIn(0.01, 100_000)).default(50))
   .addOption(new Option('--retries <n>', 'HTTP retries per request').argParser(intIn(0, 100)).default(5))
+  .addOption(new Option('--retry-on <codes>', 'HTTP statuses retried, comma-separated, or none (default 408,429,500,502,503,504)').argParser(retryStatuses))
   .addOption(new Option('--timeout <ms>', 'HTTP headers and stalled-body timeout').argParser(intIn(1, 3_600_000)).default(5000))
   .addHelpText(
     'after',

@@ -15,6 +15,8 @@ export interface SyncOptions {
   concurrency: number;
   rate: number;
   retries: number;
+  /** Statuses retried (--retry-on); undefined: the HTTP client's default set. */
+  retryOn?: number[];
   timeout: number;
 }
 

@@ -29,6 +29,8 @@ export interface ImportOptions {
   concurrency: number;
   rate: number;
   retries: number;
+  /** Statuses retried (--retry-on); undefined: the HTTP client's default set. */
+  retryOn?: number[];
   timeout: number;
 }
 

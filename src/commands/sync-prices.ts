@@ -98,7 +98,7 @@ async function runSync(o: SyncOptions, deps: Deps): Promise<Outcome> {
     await writerSql`select 1`;
     stopRefetchingTypes(writerSql);
     if (o.api || isUrl(source)) {
-      http = createHttpClient({ rate: o.rate, concurrency: o.concurrency, retries: o.retries, timeoutMs: o.timeout, userAgent: 'cars sync-prices' }, log);
+      http = createHttpClient({ rate: o.rate, concurrency: o.concurrency, retries: o.retries, retryOn: o.retryOn, timeoutMs: o.timeout, userAgent: 'cars sync-prices' }, log);
     }
     if (o.feed) {
       const feed = await report.phase('open', () => openFeed(source, { stdin: deps.stdin as Readable, http, warn: log.warn }));

@@ -24,6 +24,8 @@ export interface HttpOptions {
   concurrency: number;
   /** Retries after the first attempt. */
   retries: number;
+  /** Statuses retried (as long as retries last). Default DEFAULT_RETRY_STATUSES. */
+  retryOn?: readonly number[];
   /** Limit on waiting for response headers, and on a body stalling between two chunks. */
   timeoutMs: number;
   /** Bodies held whole (getText/getJson) larger than this fail. Default 32 MiB. */
@@ -92,7 +94,8 @@ const DRAIN_LIMIT = 64 * 1024;
 /** See catchUpTokens. */
 const CATCH_UP_MS = 100;
 
-const RETRY_STATUSES = new Set([429, 502, 503, 504]);
+/** What got and ky retry for a GET, less 413 (a page too large stays too large). */
+export const DEFAULT_RETRY_STATUSES: readonly number[] = [408, 429, 500, 502, 503, 504];
 const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308]);
 const RETRY_ERROR_CODES = new Set([
   'ECONNRESET',
@@ -188,7 +191,8 @@ function statusLine(reply: { status: number; statusText: string }): string {
 }
 
 function plural(n: number, word: string): string {
-  return `${n} ${word}${n === 1 ? '' : 's'}`;
+  if (n === 1) return `${n} ${word}`;
+  return `${n} ${word.endsWith('y') ? `${word.slice(0, -1)}ies` : `${word}s`}`;
 }
 
 function formatBytes(n: number): string {
@@ -241,6 +245,7 @@ export function createHttpClient(opts: HttpOptions, log: Logger): HttpClient {
   const throttleBackoff = { ...THROTTLE_BACKOFF, baseMs: opts.throttleBaseMs ?? THROTTLE_BACKOFF.baseMs, capMs: opts.backoffCapMs ?? THROTTLE_BACKOFF.capMs };
   const random = opts.random ?? Math.random;
   const { timeoutMs } = opts;
+  const retryStatuses = new Set(opts.retryOn ?? DEFAULT_RETRY_STATUSES);
 
   const agent = new Agent({
     connections: opts.concurrency,
@@ -391,7 +396,7 @@ export function createHttpClient(opts: HttpOptions, log: Logger): HttpClient {
   /** Turns a retried status into an attempt failure, after freeing its connection. */
   async function statusFailure(reply: Reply): Promise<AttemptFailure> {
     await discard(reply.body);
-    const retryable = RETRY_STATUSES.has(reply.status);
+    const retryable = retryStatuses.has(reply.status);
     const retryAfterMs = retryable ? parseRetryAfter(reply.headers['retry-after'], Date.now()) : undefined;
     return new AttemptFailure(statusLine(reply), retryable, { retryAfterMs, throttled: reply.status === 429 });
   }

@@ -417,3 +417,27 @@ describe('the human report', () => {
     expect(r.stderr).toMatch(/retrying/);
   });
 });
+
+describe('the statuses retried', () => {
+  it('retries a 500 and a 408 by default; --retry-on replaces the set; other 4xx are refused as a usage error', async () => {
+    const url = await database();
+    const body = CARS_CSV.split('\n').slice(0, 6).join('\n') + '\n';
+    web.route('/blips/feed.csv', [{ status: 500 }, { status: 408 }, { body, contentType: 'text/csv' }]);
+    const ok = await runImport(url, [web.url('/blips/feed.csv'), '--json']);
+    expect(ok.code, ok.stderr).toBe(0);
+    expect(ok.summary.rows.inserted).toBe(5);
+    expect(ok.summary.http!.statuses).toEqual({ '200': 1, '408': 1, '500': 1 });
+    expect(ok.stderr).toContain('up to 5 retries per request');
+
+    web.route('/narrow/feed.csv', [{ status: 500 }, { body, contentType: 'text/csv' }]);
+    const narrow = await runImport(url, [web.url('/narrow/feed.csv'), '--retry-on', '503,429']);
+    expect(narrow.code).toBe(4);
+    expect(narrow.stderr).toContain(`GET ${web.url('/narrow/feed.csv')} failed after 1 attempt: HTTP 500 Internal Server Error`);
+    expect(narrow.stderr).not.toMatch(/\n\s+at /);
+    expect(web.requestsTo('/narrow/feed.csv')).toHaveLength(1);
+
+    const bad = await runImport(url, [web.url('/narrow/feed.csv'), '--retry-on', '500,404']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('got "404"; other 4xx are never retried');
+  }, 30_000);
+});

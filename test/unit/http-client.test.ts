@@ -83,6 +83,14 @@ describe('retries', () => {
     expect(b!.at - a!.at).toBeGreaterThanOrEqual(1000);
   });
 
+  it.each([408, 500, 502, 503, 504])('retries a %i by default', async (status) => {
+    server.route('/blip', [{ status }, { body: 'fine' }]);
+    expect(await client().getText(server.url('/blip'))).toMatchObject({ status: 200, text: 'fine' });
+    expect(server.requestsTo('/blip')).toHaveLength(2);
+    expect(logged.join('\n')).toContain('retrying (up to 3 retries per request');
+    expect(logged.join('\n')).not.toContain('retrys');
+  });
+
   it('rides out a burst of 503, 502 and 504 with backoff', async () => {
     server.route('/flaky', [{ status: 503 }, { status: 502 }, { status: 504 }, { body: 'finally' }]);
     const http = client({ retries: 3 });
@@ -210,13 +218,21 @@ describe('statuses that are not retried', () => {
     [400, 'Bad Request'],
     [401, 'Unauthorized'],
     [403, 'Forbidden'],
-    [500, 'Internal Server Error'],
+    [413, 'Payload Too Large'],
   ])('fails on %i at once', async (status, text) => {
     server.route('/no', [{ status, body: 'nope' }, { body: 'would have worked' }]);
     const err = await failure(client().getText(server.url('/no')));
     expect(err.code).toBe('REMOTE_FAILED');
     expect(err.message).toBe(`GET ${server.url('/no')} failed after 1 attempt: HTTP ${status} ${text}`);
     expect(server.requestsTo('/no')).toHaveLength(1);
+  });
+
+  it('fails on a 500 at once when --retry-on leaves it out, and retries what it names', async () => {
+    server.route('/blip', [{ status: 500 }, { body: 'fine' }]);
+    const err = await failure(client({ retryOn: [503] }).getText(server.url('/blip')));
+    expect(err.message).toBe(`GET ${server.url('/blip')} failed after 1 attempt: HTTP 500 Internal Server Error`);
+    server.route('/teapot', [{ status: 418 }, { body: 'tea' }]);
+    expect(await client({ retryOn: [418] }).getText(server.url('/teapot'))).toMatchObject({ status: 200, text: 'tea' });
   });
 
   it('says so when a 2xx body is not JSON', async () => {
