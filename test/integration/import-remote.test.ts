@@ -441,3 +441,25 @@ describe('the statuses retried', () => {
     expect(bad.stderr).toContain('got "404"; other 4xx are never retried');
   }, 30_000);
 });
+
+describe('a server that throttles below --rate, like nginx limit_req (429 without Retry-After)', () => {
+  it('adapts the rate: every row once, few 429s, and the report gives the effective rate', async () => {
+    const url = await database();
+    const pages = 80;
+    web.setLimitReq({ rate: 50, burst: 5 });
+    for (let p = 1; p <= pages; p++) web.route(`/limited/${p}`, { json: { items: [car(3000 + p)], next: p < pages ? `/limited/${p + 1}` : null } });
+    const r = await runImport(url, [web.url('/limited/1'), '--rate', '200', '--concurrency', '16', '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.summary.rows).toMatchObject({ read: pages, inserted: pages });
+    expect((await table(url)).size).toBe(pages);
+    const http = r.summary.http!;
+    const throttled = http.statuses['429'] ?? 0;
+    expect(throttled).toBe(web.limited);
+    expect(throttled).toBeGreaterThan(0);
+    expect(throttled / http.requests).toBeLessThanOrEqual(0.15);
+    expect(http.throttled).toBe(throttled);
+    expect(http.rate.start).toBe(200);
+    expect(http.rate.lowest).toBeLessThan(100);
+    expect(http.rate.end).toBeGreaterThanOrEqual(http.rate.lowest);
+  }, 30_000);
+});
