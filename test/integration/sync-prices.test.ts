@@ -405,24 +405,27 @@ describe('sync-prices on pg18', () => {
     web.setLimitReq({ rate: 150, burst: 5 });
     web.resetRecords();
     const base = web.url('/limited');
+    try {
+      const strict = await run(['--api', base, '--json', '--rate', '600', '--concurrency', '16', '--retries', '0', '--dry-run']);
+      expect(strict.code, strict.stderr).toBe(3);
+      const s = summary(strict);
+      expect(s.http.throttled).toBeGreaterThan(0);
+      expect(s.error.message).toMatch(/the service throttled \d+ answers while the rate went down to [\d.]+ req\/s: try --rate \d+ \(or more --retries than 0\)$/);
 
-    const strict = await run(['--api', base, '--json', '--rate', '600', '--concurrency', '16', '--retries', '0', '--dry-run']);
-    expect(strict.code, strict.stderr).toBe(3);
-    const s = summary(strict);
-    expect(s.http.throttled).toBeGreaterThan(0);
-    expect(s.error.message).toMatch(/the service throttled \d+ answers while the rate went down to [\d.]+ req\/s: try --rate \d+ \(or more --retries than 0\)$/);
-
-    web.setLimitReq({ rate: 150, burst: 5 });
-    web.resetRecords();
-    const ok = await run(['--api', base, '--json', '--rate', '600', '--concurrency', '16', '--dry-run']);
-    expect(ok.code, ok.stderr).toBe(0);
-    const o = summary(ok);
-    expect(o.rows.checked).toBe(small.length);
-    expect(o.rows.failed).toBe(0);
-    expect(o.http.statuses['429'] ?? 0).toBe(web.limited);
-    expect(web.limited / o.http.requests).toBeLessThanOrEqual(0.15);
-    expect(o.http.rate.start).toBe(600);
-    expect(o.http.rate.lowest).toBeLessThan(600);
+      web.setLimitReq({ rate: 150, burst: 5 });
+      web.resetRecords();
+      const ok = await run(['--api', base, '--json', '--rate', '600', '--concurrency', '16', '--dry-run']);
+      expect(ok.code, ok.stderr).toBe(0);
+      const o = summary(ok);
+      expect(o.rows.checked).toBe(small.length);
+      expect(o.rows.failed).toBe(0);
+      expect(o.http.statuses['429'] ?? 0).toBe(web.limited);
+      expect(web.limited / o.http.requests).toBeLessThanOrEqual(0.15);
+      expect(o.http.rate.start).toBe(600);
+      expect(o.http.rate.lowest).toBeLessThan(600);
+    } finally {
+      web.setLimitReq(undefined); // the server is shared by the tests that follow
+    }
   }, 30_000);
 
   it('the lock: a second run exits 3 at once naming host, pid and start of the first; a held key blocks too; SIGTERM stops cleanly', async () => {
