@@ -21,7 +21,7 @@ import { formatSummary } from './output.js';
 import { checkOutputTarget } from './output-target.js';
 import { printableLines } from './text/printable.js';
 import type { Summary } from './report.js';
-import { columnList, decimalMark, delimiter, intIn, numberIn, shard } from './options.js';
+import { columnList, decimalMark, delimiter, intIn, numberIn, retryStatuses, shard } from './options.js';
 import { ENCODINGS } from './sources/encoding.js';
 import { parseMapOption } from './import/column-map.js';
 import type { SyncOptions, ExplainOptions, SearchOptions } from './commands/contracts.js';
@@ -382,6 +382,7 @@ program
   .addOption(new Option('--concurrency <n>', 'HTTP requests in flight (URLs)').argParser(intIn(1, 256)).default(16))
   .addOption(new Option('--rate <req/s>', 'HTTP requests per second (URLs)').argParser(numberIn(0.01, 100_000)).default(50))
   .addOption(new Option('--retries <n>', 'HTTP retries per request (URLs)').argParser(intIn(0, 100)).default(5))
+  .addOption(new Option('--retry-on <codes>', 'HTTP statuses retried, comma-separated, or none (URLs; default 408,429,500,502,503,504)').argParser(retryStatuses))
   .addOption(new Option('--timeout <ms>', 'HTTP headers and stalled-body timeout (URLs)').argParser(intIn(1, 3_600_000)).default(5000))
   .addOption(dbRetryWait())
   .addOption(listOptions()[0])
@@ -445,6 +446,7 @@ program
   .addOption(new Option('--concurrency <n>', 'HTTP requests in flight').argParser(intIn(1, 256)).default(16))
   .addOption(new Option('--rate <req/s>', 'HTTP requests per second').argParser(numberIn(0.01, 100_000)).default(50))
   .addOption(new Option('--retries <n>', 'HTTP retries per request').argParser(intIn(0, 100)).default(5))
+  .addOption(new Option('--retry-on <codes>', 'HTTP statuses retried, comma-separated, or none (default 408,429,500,502,503,504)').argParser(retryStatuses))
   .addOption(new Option('--timeout <ms>', 'HTTP headers and stalled-body timeout').argParser(intIn(1, 3_600_000)).default(5000))
   .addOption(dbRetryWait())
   .addOption(listOptions()[0])

@@ -51,3 +51,16 @@ export function columnList(v: string): string[] {
   if (names.length === 0 || names.some((c) => c === '')) throw new InvalidArgumentError('Expected column names separated by commas, e.g. vin,brand,model,year,price.');
   return names;
 }
+
+/** HTTP statuses that may be retried with --retry-on: 408, 413, 429 and the 5xx; other 4xx are the request's fault. */
+export function retryStatuses(v: string): number[] {
+  const text = v.trim().toLowerCase();
+  if (text === 'none') return [];
+  const codes = text.split(',').map((c) => c.trim());
+  const ok = (c: string) => /^\d{3}$/.test(c) && (['408', '413', '429'].includes(c) || (Number(c) >= 500 && Number(c) <= 599));
+  const bad = codes.find((c) => !ok(c));
+  if (bad !== undefined) {
+    throw new InvalidArgumentError(`Expected a comma-separated list of 408, 413, 429 or 500-599 (or none), got "${bad}"; other 4xx are never retried.`);
+  }
+  return [...new Set(codes.map(Number))].sort((a, b) => a - b);
+}

@@ -37,6 +37,8 @@ export function formatSummary(s: Summary): string {
     const st = Object.entries(s.http.statuses).map(([k, v]) => `${k}×${v}`).join(' ');
     lines.push(`  http: ${n(s.http.requests)} requests, ${n(s.http.retries)} retries, ${n(s.http.bytes)} bytes${st ? `, status ${st}` : ''}`);
     lines.push(`  http waits: rate limit ${secs(s.http.rate_wait_ms)}, backoff ${secs(s.http.backoff_wait_ms)} (summed over the requests, which wait side by side)`);
+    const r = s.http.rate;
+    if (r) lines.push(`  http rate: ${n(s.http.throttled)} throttled, req/s start ${r.start}, lowest ${r.lowest}, end ${r.end}`);
   }
   lines.push(`  time: ${secs(s.timing.total_ms)} total`);
   for (const [name, p] of Object.entries(s.timing.phases)) {

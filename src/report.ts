@@ -21,6 +21,10 @@ export interface HttpFigures {
   bytes: number;
   rate_wait_ms: number;
   backoff_wait_ms: number;
+  /** Answers that asked for fewer requests (429, 503): each one lowers the adaptive rate. */
+  throttled: number;
+  /** The adaptive rate in requests/s: `--rate` at the start, the lowest it went, and at the end. */
+  rate: { start: number; lowest: number; end: number };
 }
 
 export interface Summary {

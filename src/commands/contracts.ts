@@ -25,6 +25,8 @@ export interface SyncOptions {
   concurrency: number;
   rate: number;
   retries: number;
+  /** Statuses retried (--retry-on); undefined: the HTTP client's default set. */
+  retryOn?: number[];
   timeout: number;
   /** How long a batch is retried after transient database errors, in ms. */
   dbRetryWait: number;

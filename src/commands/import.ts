@@ -55,6 +55,8 @@ export interface ImportOptions {
   concurrency: number;
   rate: number;
   retries: number;
+  /** Statuses retried (--retry-on); undefined: the HTTP client's default set. */
+  retryOn?: number[];
   timeout: number;
   /** How long a batch is retried after transient database errors, in ms. */
   dbRetryWait: number;

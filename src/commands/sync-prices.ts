@@ -11,6 +11,7 @@ import { RejectsFile } from '../import/rejects.js';
 import { allRejected } from './import.js';
 import { createProgress, noProgress, type Progress } from '../progress.js';
 import type { Command, Deps, Outcome } from '../runner.js';
+import type { HttpFigures } from '../report.js';
 import type { SyncOptions } from './contracts.js';
 import { priceUrl, syncFromApi, type ApiTally } from '../sync/from-api.js';
 import { syncFromFeed, type FeedTally } from '../sync/from-feed.js';
@@ -106,7 +107,7 @@ async function runSync(o: SyncOptions, deps: Deps): Promise<Outcome> {
     await writerSql`select 1`;
     stopRefetchingTypes(writerSql);
     if (o.api || isUrl(source)) {
-      http = createHttpClient({ rate: o.rate, concurrency: o.concurrency, retries: o.retries, timeoutMs: o.timeout, userAgent: 'cars sync-prices' }, log);
+      http = createHttpClient({ rate: o.rate, concurrency: o.concurrency, retries: o.retries, retryOn: o.retryOn, timeoutMs: o.timeout, userAgent: 'cars sync-prices' }, log);
     }
     if (o.feed) {
       const feed = await report.phase('open', () =>
@@ -228,8 +229,16 @@ async function runSync(o: SyncOptions, deps: Deps): Promise<Outcome> {
     const noun = o.feed ? `of ${outOf} feed rows were rejected` : `of ${outOf} cars failed`;
     return {
       status: 'threshold',
-      error: new CarsError('MAX_FAILURE_RATE', `${report.extra.failure_rate_percent}% ${noun}, more than --max-failure-rate ${o.maxFailureRate}%${early}; ${where}`),
+      error: new CarsError('MAX_FAILURE_RATE', `${report.extra.failure_rate_percent}% ${noun}, more than --max-failure-rate ${o.maxFailureRate}%${early}; ${where}${o.api ? apiAdvice(report.http, o) : ''}`),
     };
   }
   return { status: 'ok' };
+}
+
+/** What to change when cars of the price API failed: a lower --rate when the service throttled, else more --retries. */
+function apiAdvice(http: HttpFigures | undefined, o: SyncOptions): string {
+  if (http && http.throttled > 0) {
+    return `; the service throttled ${http.throttled} answers while the rate went down to ${http.rate.lowest} req/s: try --rate ${Math.max(1, Math.floor(http.rate.lowest))} (or more --retries than ${o.retries})`;
+  }
+  return `; if the service fails now and then, more --retries than ${o.retries} may ride it out`;
 }

@@ -13,17 +13,23 @@ import type { Dispatcher } from 'undici';
 import { CarsError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { HttpFigures } from '../report.js';
+import { AdaptiveRate } from './adaptive-rate.js';
 import { FAULT_BACKOFF, THROTTLE_BACKOFF, retryDelay } from './backoff.js';
 import { parseRetryAfter } from './retry-after.js';
 import { TokenBucket } from './token-bucket.js';
 
 export interface HttpOptions {
-  /** Requests per second for the whole run (every attempt and every redirect hop counts). */
+  /**
+   * The ceiling of requests per second for the whole run (every attempt and every redirect hop
+   * counts). The rate used adapts below it: a 429 or 503 halves it, successes raise it again.
+   */
   rate: number;
   /** Requests in flight at once. */
   concurrency: number;
   /** Retries after the first attempt. */
   retries: number;
+  /** Statuses retried (as long as retries last). Default DEFAULT_RETRY_STATUSES. */
+  retryOn?: readonly number[];
   /** Limit on waiting for response headers, and on a body stalling between two chunks. */
   timeoutMs: number;
   /** Bodies held whole (getText/getJson) larger than this fail. Default 32 MiB. */
@@ -92,7 +98,8 @@ const DRAIN_LIMIT = 64 * 1024;
 /** See catchUpTokens. */
 const CATCH_UP_MS = 100;
 
-const RETRY_STATUSES = new Set([429, 502, 503, 504]);
+/** What got and ky retry for a GET, less 413 (a page too large stays too large). */
+export const DEFAULT_RETRY_STATUSES: readonly number[] = [408, 429, 500, 502, 503, 504];
 const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308]);
 const RETRY_ERROR_CODES = new Set([
   'ECONNRESET',
@@ -118,13 +125,16 @@ const RETRY_ERROR_CODES = new Set([
 class AttemptFailure extends Error {
   readonly retryable: boolean;
   readonly retryAfterMs: number | undefined;
-  /** A 429: the server asked for fewer requests. */
+  /** A 429: the server asked for fewer requests (the retry backs off from the throttle base). */
   readonly throttled: boolean;
-  constructor(message: string, retryable: boolean, options: { cause?: unknown; retryAfterMs?: number; throttled?: boolean } = {}) {
+  /** A 429 or a 503: the adaptive rate went down for it. */
+  readonly slowDown: boolean;
+  constructor(message: string, retryable: boolean, options: { cause?: unknown; retryAfterMs?: number; throttled?: boolean; slowDown?: boolean } = {}) {
     super(message, { cause: options.cause });
     this.retryable = retryable;
     this.retryAfterMs = options.retryAfterMs;
     this.throttled = options.throttled ?? false;
+    this.slowDown = this.throttled || (options.slowDown ?? false);
   }
 }
 
@@ -188,7 +198,8 @@ function statusLine(reply: { status: number; statusText: string }): string {
 }
 
 function plural(n: number, word: string): string {
-  return `${n} ${word}${n === 1 ? '' : 's'}`;
+  if (n === 1) return `${n} ${word}`;
+  return `${n} ${word.endsWith('y') ? `${word.slice(0, -1)}ies` : `${word}s`}`;
 }
 
 function formatBytes(n: number): string {
@@ -241,6 +252,7 @@ export function createHttpClient(opts: HttpOptions, log: Logger): HttpClient {
   const throttleBackoff = { ...THROTTLE_BACKOFF, baseMs: opts.throttleBaseMs ?? THROTTLE_BACKOFF.baseMs, capMs: opts.backoffCapMs ?? THROTTLE_BACKOFF.capMs };
   const random = opts.random ?? Math.random;
   const { timeoutMs } = opts;
+  const retryStatuses = new Set(opts.retryOn ?? DEFAULT_RETRY_STATUSES);
 
   const agent = new Agent({
     connections: opts.concurrency,
@@ -250,9 +262,10 @@ export function createHttpClient(opts: HttpOptions, log: Logger): HttpClient {
     connectTimeout: timeoutMs,
   });
   const bucket = new TokenBucket(opts.rate, { catchUp: catchUpTokens(opts.rate) });
+  const adaptive = new AdaptiveRate({ ceiling: opts.rate });
   const limit = pLimit(opts.concurrency);
   const requestHeaders = { 'user-agent': opts.userAgent, 'accept-encoding': 'gzip', accept: '*/*' };
-  const figures: HttpFigures = { requests: 0, retries: 0, statuses: {}, bytes: 0, rate_wait_ms: 0, backoff_wait_ms: 0 };
+  const figures: Omit<HttpFigures, 'throttled' | 'rate'> = { requests: 0, retries: 0, statuses: {}, bytes: 0, rate_wait_ms: 0, backoff_wait_ms: 0 };
   let closed = false;
 
   /**
@@ -295,9 +308,17 @@ export function createHttpClient(opts: HttpOptions, log: Logger): HttpClient {
     return u;
   }
 
-  function countStatus(status: number): void {
+  /**
+   * Counts an answer and adapts the rate: a 429, or a 503 with Retry-After (a server shedding load
+   * says so; a bare 503 is taken for a fault, as a 502 or 504 is), lowers it; any other answer
+   * below 500 raises it.
+   */
+  function countStatus(status: number, sentAt: number, retryAfter: unknown): void {
     const key = String(status);
     figures.statuses[key] = (figures.statuses[key] ?? 0) + 1;
+    // The adaptive rate: the server asks for fewer requests, or took one well.
+    if (status === 429 || (status === 503 && retryAfter !== undefined)) bucket.setRate(adaptive.onThrottled(sentAt, performance.now()));
+    else if (status < 500 && status !== 408) bucket.setRate(adaptive.onSuccess());
   }
 
   /** Raw body chunks, counted as they arrive. */
@@ -344,6 +365,7 @@ export function createHttpClient(opts: HttpOptions, log: Logger): HttpClient {
       const grant = await bucket.take(signal);
       figures.rate_wait_ms += grant.waitedMs;
       figures.requests++;
+      const sentAt = performance.now();
       let res: Dispatcher.ResponseData;
       try {
         res = await agent.request({
@@ -361,7 +383,7 @@ export function createHttpClient(opts: HttpOptions, log: Logger): HttpClient {
         // the rate window for 1 s from now (token-bucket.ts).
         grant.answered();
       }
-      countStatus(res.statusCode);
+      countStatus(res.statusCode, sentAt, res.headers['retry-after']);
       const reply: Reply = { status: res.statusCode, statusText: res.statusText, headers: res.headers, body: res.body, url: url.href };
       if (!REDIRECT_STATUSES.has(reply.status)) return reply;
 
@@ -391,13 +413,17 @@ export function createHttpClient(opts: HttpOptions, log: Logger): HttpClient {
   /** Turns a retried status into an attempt failure, after freeing its connection. */
   async function statusFailure(reply: Reply): Promise<AttemptFailure> {
     await discard(reply.body);
-    const retryable = RETRY_STATUSES.has(reply.status);
+    const retryable = retryStatuses.has(reply.status);
     const retryAfterMs = retryable ? parseRetryAfter(reply.headers['retry-after'], Date.now()) : undefined;
-    return new AttemptFailure(statusLine(reply), retryable, { retryAfterMs, throttled: reply.status === 429 });
+    return new AttemptFailure(statusLine(reply), retryable, { retryAfterMs, throttled: reply.status === 429, slowDown: reply.status === 503 && retryAfterMs !== undefined });
   }
 
-  function remoteFailed(url: string, attempts: number, reason: string, cause?: unknown): CarsError {
-    return new CarsError('REMOTE_FAILED', `GET ${url} failed after ${plural(attempts, 'attempt')}: ${reason}`, { cause });
+  /** `throttled`: the retries ran out on 429s; the message says which --rate would have fit. */
+  function remoteFailed(url: string, attempts: number, reason: string, cause?: unknown, throttled = false): CarsError {
+    const hint = throttled
+      ? `; the server throttled ${plural(adaptive.throttled, 'answer')} while cars went down to ${adaptive.figures().lowest} req/s: --rate ${adaptive.suggestedRate()} would fit (or more --retries)`
+      : '';
+    return new CarsError('REMOTE_FAILED', `GET ${url} failed after ${plural(attempts, 'attempt')}: ${reason}${hint}`, { cause });
   }
 
   async function withRetries<T>(url: string, attemptOnce: () => Promise<T>, get: GetOptions = {}): Promise<T> {
@@ -413,7 +439,7 @@ export function createHttpClient(opts: HttpOptions, log: Logger): HttpClient {
         failure = classify(err, timeoutMs);
       }
       if (!failure.retryable || attempt >= attempts) {
-        throw remoteFailed(url, attempt, failure.message, failure.cause ?? failure);
+        throw remoteFailed(url, attempt, failure.message, failure.cause ?? failure, failure.throttled && failure.retryable);
       }
       const after = failure.retryAfterMs;
       if (after !== undefined && after > maxRetryAfterMs) {
@@ -553,6 +579,8 @@ export function createHttpClient(opts: HttpOptions, log: Logger): HttpClient {
       statuses: { ...figures.statuses },
       rate_wait_ms: Math.round(figures.rate_wait_ms),
       backoff_wait_ms: Math.round(figures.backoff_wait_ms),
+      throttled: adaptive.throttled,
+      rate: adaptive.figures(),
     }),
     async close() {
       if (closed) return;

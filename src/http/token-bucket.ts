@@ -44,16 +44,24 @@ interface Waiter {
 
 /** The window the server counts requests in. */
 const WINDOW_MS = 1000;
+/**
+ * The window a leaky bucket (nginx limit_req) effectively checks: no SLICE_MS holds more than
+ * rate/10 + 1 grants, so catching up after a stall spreads out instead of bursting.
+ */
+const SLICE_MS = 100;
 
 const defaultSleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 export class TokenBucket {
-  readonly rate: number;
+  private rateNow: number;
   readonly catchUp: number;
   /** Spacing between tokens in ms. */
-  readonly intervalMs: number;
+  private interval: number;
   /** At most this many requests in any 1 s window of the server. */
-  readonly limit: number;
+  private cap: number;
+  /** `catchUp` scaled to the current rate (the same stretch of time), never more than `catchUp`. */
+  private catchUpNow = 0;
+  private readonly initialRate: number;
   private readonly now: () => number;
   private readonly sleep: (ms: number) => Promise<void>;
   private readonly queue: Waiter[] = [];
@@ -66,6 +74,8 @@ export class TokenBucket {
   /** When the answered requests that still hold a place were answered, oldest first (from `first`). */
   private readonly answers: number[] = [];
   private first = 0;
+  /** Times of the latest grants (up to sliceLimit of them), oldest first. */
+  private recent: number[] = [];
   /** Wakes the pump when it waits for an answer. */
   private onAnswer: (() => void) | undefined;
 
@@ -77,13 +87,40 @@ export class TokenBucket {
     if (!Number.isInteger(catchUp) || catchUp < 0) {
       throw new RangeError(`Expected \`catchUp\` to be an integer from 0 and up, got ${catchUp}`);
     }
-    this.rate = rate;
     this.catchUp = catchUp;
-    this.intervalMs = WINDOW_MS / rate;
     this.now = opts.now ?? (() => performance.now());
     this.sleep = opts.sleep ?? defaultSleep;
+    this.rateNow = this.interval = this.cap = 0;
+    this.initialRate = rate;
+    this.setRate(rate);
+  }
+
+  get rate(): number {
+    return this.rateNow;
+  }
+
+  get intervalMs(): number {
+    return this.interval;
+  }
+
+  get limit(): number {
+    return this.cap;
+  }
+
+  /**
+   * Changes the rate from the next grant on (the adaptive rate). A token already scheduled keeps
+   * its time; the 1 s window cap follows the new rate, so a lower one also holds back the
+   * requests the window still counts.
+   */
+  setRate(rate: number): void {
+    if (typeof rate !== 'number' || !Number.isFinite(rate) || rate <= 0) {
+      throw new RangeError(`Expected \`rate\` to be a number above 0 (requests per second), got ${rate}`);
+    }
+    this.rateNow = rate;
+    this.interval = WINDOW_MS / rate;
     // For a fractional rate, round down ("never exceed").
-    this.limit = Math.max(1, Math.floor(rate + 1e-9));
+    this.cap = Math.max(1, Math.floor(rate + 1e-9));
+    this.catchUpNow = Math.min(this.catchUp, Math.floor((this.catchUp * rate) / this.initialRate + 1e-9));
   }
 
   /**
@@ -122,10 +159,10 @@ export class TokenBucket {
   private async pump(): Promise<void> {
     this.pumping = true;
     // Callers start waiting: the time nobody waited earns no tokens (the schedule starts now).
-    this.tat = Math.max(this.tat, this.now() + this.catchUp * this.intervalMs);
+    this.tat = Math.max(this.tat, this.now() + this.catchUpNow * this.intervalMs);
     try {
       while (this.skipGone()) {
-        const scheduled = Math.max(this.now(), this.tat - this.catchUp * this.intervalMs);
+        const scheduled = Math.max(this.now(), this.tat - this.catchUpNow * this.intervalMs);
         let t: number;
         for (;;) {
           t = this.now();
@@ -134,7 +171,7 @@ export class TokenBucket {
             await this.nextAnswer();
             continue;
           }
-          const due = Math.max(scheduled, free);
+          const due = Math.max(scheduled, free, this.sliceFreeAt(t));
           if (t >= due) break;
           await this.sleep(due - t);
         }
@@ -145,6 +182,8 @@ export class TokenBucket {
         // Advance from the schedule, not from `t`, so late timers do not slow the rate down.
         this.tat = Math.max(this.tat, scheduled) + this.intervalMs;
         waiter.gone = true;
+        this.recent.push(t);
+        if (this.recent.length > this.sliceLimit()) this.recent.shift();
         waiter.resolve(this.grant(t - waiter.since));
       }
     } catch (err) {
@@ -183,6 +222,18 @@ export class TokenBucket {
     const mustLeave = held - this.limit; // answers that must leave the window, besides one more
     const i = this.first + mustLeave;
     return i < this.answers.length ? this.answers[i]! + WINDOW_MS : undefined;
+  }
+
+  /** Grants allowed within any SLICE_MS. */
+  private sliceLimit(): number {
+    return Math.floor((this.rateNow * SLICE_MS) / WINDOW_MS + 1e-9) + 1;
+  }
+
+  /** When a grant keeps the latest SLICE_MS within sliceLimit: `t` or the time the oldest that must leave leaves. */
+  private sliceFreeAt(t: number): number {
+    const k = this.sliceLimit();
+    if (this.recent.length < k) return t;
+    return this.recent[this.recent.length - k]! + SLICE_MS;
   }
 
   /** Drops the answers that left the window by `t`. */

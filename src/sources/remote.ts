@@ -41,7 +41,8 @@ function isUrl(source: string): boolean {
 }
 
 function plural(n: number, word: string): string {
-  return `${n} ${word}${n === 1 ? '' : 's'}`;
+  if (n === 1) return `${n} ${word}`;
+  return `${n} ${word.endsWith('y') ? `${word.slice(0, -1)}ies` : `${word}s`}`;
 }
 
 function firstHeader(v: string | string[] | undefined): string | undefined {
@@ -71,7 +72,7 @@ class Feed {
   http(): HttpClient {
     if (this.closed) throw new CarsError('INTERNAL', `${this.name}: the feed is already closed`);
     this.client ??= createHttpClient(
-      { rate: this.o.rate, concurrency: this.o.concurrency, retries: this.o.retries, timeoutMs: this.o.timeout, maxBodyBytes: MAX_PAGE_BYTES, userAgent: userAgent() },
+      { rate: this.o.rate, concurrency: this.o.concurrency, retries: this.o.retries, retryOn: this.o.retryOn, timeoutMs: this.o.timeout, maxBodyBytes: MAX_PAGE_BYTES, userAgent: userAgent() },
       this.deps.log,
     );
     return this.client;

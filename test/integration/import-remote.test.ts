@@ -423,3 +423,49 @@ describe('the human report', () => {
     expect(r.stderr).toMatch(/retrying/);
   });
 });
+
+describe('the statuses retried', () => {
+  it('retries a 500 and a 408 by default; --retry-on replaces the set; other 4xx are refused as a usage error', async () => {
+    const url = await database();
+    const body = CARS_CSV.split('\n').slice(0, 6).join('\n') + '\n';
+    web.route('/blips/feed.csv', [{ status: 500 }, { status: 408 }, { body, contentType: 'text/csv' }]);
+    const ok = await runImport(url, [web.url('/blips/feed.csv'), '--json']);
+    expect(ok.code, ok.stderr).toBe(0);
+    expect(ok.summary.rows.inserted).toBe(5);
+    expect(ok.summary.http!.statuses).toEqual({ '200': 1, '408': 1, '500': 1 });
+    expect(ok.stderr).toContain('up to 5 retries per request');
+
+    web.route('/narrow/feed.csv', [{ status: 500 }, { body, contentType: 'text/csv' }]);
+    const narrow = await runImport(url, [web.url('/narrow/feed.csv'), '--retry-on', '503,429']);
+    expect(narrow.code).toBe(4);
+    expect(narrow.stderr).toContain(`GET ${web.url('/narrow/feed.csv')} failed after 1 attempt: HTTP 500 Internal Server Error`);
+    expect(narrow.stderr).not.toMatch(/\n\s+at /);
+    expect(web.requestsTo('/narrow/feed.csv')).toHaveLength(1);
+
+    const bad = await runImport(url, [web.url('/narrow/feed.csv'), '--retry-on', '500,404']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('got "404"; other 4xx are never retried');
+  }, 30_000);
+});
+
+describe('a server that throttles below --rate, like nginx limit_req (429 without Retry-After)', () => {
+  it('adapts the rate: every row once, few 429s, and the report gives the effective rate', async () => {
+    const url = await database();
+    const pages = 80;
+    web.setLimitReq({ rate: 50, burst: 5 });
+    for (let p = 1; p <= pages; p++) web.route(`/limited/${p}`, { json: { items: [car(3000 + p)], next: p < pages ? `/limited/${p + 1}` : null } });
+    const r = await runImport(url, [web.url('/limited/1'), '--rate', '200', '--concurrency', '16', '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.summary.rows).toMatchObject({ read: pages, inserted: pages });
+    expect((await table(url)).size).toBe(pages);
+    const http = r.summary.http!;
+    const throttled = http.statuses['429'] ?? 0;
+    expect(throttled).toBe(web.limited);
+    expect(throttled).toBeGreaterThan(0);
+    expect(throttled / http.requests).toBeLessThanOrEqual(0.15);
+    expect(http.throttled).toBe(throttled);
+    expect(http.rate.start).toBe(200);
+    expect(http.rate.lowest).toBeLessThan(100);
+    expect(http.rate.end).toBeGreaterThanOrEqual(http.rate.lowest);
+  }, 30_000);
+});

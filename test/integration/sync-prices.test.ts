@@ -375,6 +375,7 @@ describe('sync-prices on pg18', () => {
     expect(o.status).toBe('threshold');
     expect(o.error.code).toBe('MAX_FAILURE_RATE');
     expect(o.error.message).toMatch(/% of \d+ cars failed, more than --max-failure-rate 1%/);
+    expect(o.error.message).toContain('more --retries than 0 may ride it out');
     expect(o.rows.checked).toBe(o.rows.changed + o.rows.unchanged + o.rows.unknown + o.rows.failed);
     const m2 = readMetrics(metricsFile);
     expect(m2[`cars_last_run_exit_code{${cmd}}`]).toBe(3);
@@ -395,6 +396,36 @@ describe('sync-prices on pg18', () => {
     const narrowed = summary(await run(['--api', base, '--json', '--rate', '1000', '--retries', '0', '--condition', 'sold', '--dry-run', '--max-failure-rate', '100']));
     expect(narrowed.rows.checked).toBe(sold);
   });
+
+  it('API mode behind a limit like nginx limit_req (429 without Retry-After): the rate adapts; a run that fails on them names a --rate', async () => {
+    const { run } = await seeded(pg18, smallCsv);
+    const byVin = new Map(small.map((c) => [c.vin, c]));
+    web.route('/limited/cars/:vin/price', (req) => ({ json: { vin: req.params.vin, price: byVin.get(req.params.vin!)?.price ?? 1 } }));
+    web.setLimitReq({ rate: 150, burst: 5 });
+    web.resetRecords();
+    const base = web.url('/limited');
+    try {
+      const strict = await run(['--api', base, '--json', '--rate', '600', '--concurrency', '16', '--retries', '0', '--dry-run']);
+      expect(strict.code, strict.stderr).toBe(3);
+      const s = summary(strict);
+      expect(s.http.throttled).toBeGreaterThan(0);
+      expect(s.error.message).toMatch(/the service throttled \d+ answers while the rate went down to [\d.]+ req\/s: try --rate \d+ \(or more --retries than 0\)$/);
+
+      web.setLimitReq({ rate: 150, burst: 5 });
+      web.resetRecords();
+      const ok = await run(['--api', base, '--json', '--rate', '600', '--concurrency', '16', '--dry-run']);
+      expect(ok.code, ok.stderr).toBe(0);
+      const o = summary(ok);
+      expect(o.rows.checked).toBe(small.length);
+      expect(o.rows.failed).toBe(0);
+      expect(o.http.statuses['429'] ?? 0).toBe(web.limited);
+      expect(web.limited / o.http.requests).toBeLessThanOrEqual(0.15);
+      expect(o.http.rate.start).toBe(600);
+      expect(o.http.rate.lowest).toBeLessThan(600);
+    } finally {
+      web.setLimitReq(undefined); // the server is shared by the tests that follow
+    }
+  }, 30_000);
 
   it('the lock: a second run exits 3 at once naming host, pid and start of the first; a held key blocks too; SIGTERM stops cleanly', async () => {
     const { sql, run } = await seeded(pg18, smallCsv);

@@ -78,6 +78,13 @@ export type Handler = (req: RecordedRequest) => Behaviour | Promise<Behaviour>;
 export interface ServerOptions {
   /** Answer 429 (Retry-After: 1) to requests beyond this many per fixed 1 s window (since start). */
   rateCap?: number;
+  /** Throttle as nginx's `limit_req zone rate=<rate>r/s burst=<burst> nodelay` does: 429 without Retry-After. */
+  limitReq?: LimitReq;
+}
+
+export interface LimitReq {
+  rate: number;
+  burst: number;
 }
 
 interface Route {
@@ -119,6 +126,12 @@ export class MisbehavingServer {
   private readonly sockets = new Set<Socket>();
   private readonly routes: Route[] = [];
   private rateCap: number | undefined;
+  /** Requests answered 429 by limitReq. */
+  limited = 0;
+  private limitReq: LimitReq | undefined;
+  /** nginx's leaky bucket: requests in excess of the rate (fractional), as of `limitAt`. */
+  private excess = 0;
+  private limitAt = 0;
   private readonly startedAt = performance.now();
   private readonly windowCounts = new Map<number, number>();
   private readonly timers = new Set<NodeJS.Timeout>();
@@ -126,6 +139,7 @@ export class MisbehavingServer {
 
   constructor(opts: ServerOptions = {}) {
     this.rateCap = opts.rateCap;
+    this.limitReq = opts.limitReq;
     this.server = http.createServer((req, res) => void this.handle(req, res));
     this.server.keepAliveTimeout = 5_000;
     this.server.on('connection', (socket) => {
@@ -160,6 +174,28 @@ export class MisbehavingServer {
     return this;
   }
 
+  /**
+   * nginx limit_req (ngx_http_limit_req_module, nodelay): the excess drains at `rate` per second;
+   * a request that would take it beyond `burst` is answered 429 at once, without Retry-After, and
+   * is not counted. The whole server shares one zone.
+   */
+  setLimitReq(limit: LimitReq | undefined): this {
+    this.limitReq = limit;
+    this.excess = 0;
+    return this;
+  }
+
+  /** True when limitReq lets a request arriving at `at` through. */
+  private admit(at: number): boolean {
+    const limit = this.limitReq;
+    if (!limit) return true;
+    const excess = Math.max(0, this.excess - ((at - this.limitAt) * limit.rate) / 1000) + 1;
+    if (excess > limit.burst + 1) return false;
+    this.excess = excess;
+    this.limitAt = at;
+    return true;
+  }
+
   setRateCap(rateCap: number | undefined): this {
     this.rateCap = rateCap;
     return this;
@@ -169,6 +205,7 @@ export class MisbehavingServer {
   resetRecords(): void {
     this.requests.length = 0;
     this.overCap = 0;
+    this.limited = 0;
     this.maxInFlight = this.inFlight;
     this.windowCounts.clear();
   }
@@ -267,6 +304,11 @@ export class MisbehavingServer {
     req.socket.on('close', done);
 
     try {
+      if (!this.admit(at)) {
+        this.limited++;
+        await this.respond(req, res, record, { status: 429, body: '<html><head><title>429 Too Many Requests</title></head></html>\n', contentType: 'text/html' });
+        return;
+      }
       if (this.rateCap !== undefined) {
         const w = Math.floor((at - this.startedAt) / 1000);
         const n = (this.windowCounts.get(w) ?? 0) + 1;

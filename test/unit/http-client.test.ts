@@ -83,6 +83,14 @@ describe('retries', () => {
     expect(b!.at - a!.at).toBeGreaterThanOrEqual(1000);
   });
 
+  it.each([408, 500, 502, 503, 504])('retries a %i by default', async (status) => {
+    server.route('/blip', [{ status }, { body: 'fine' }]);
+    expect(await client().getText(server.url('/blip'))).toMatchObject({ status: 200, text: 'fine' });
+    expect(server.requestsTo('/blip')).toHaveLength(2);
+    expect(logged.join('\n')).toContain('retrying (up to 3 retries per request');
+    expect(logged.join('\n')).not.toContain('retrys');
+  });
+
   it('rides out a burst of 503, 502 and 504 with backoff', async () => {
     server.route('/flaky', [{ status: 503 }, { status: 502 }, { status: 504 }, { body: 'finally' }]);
     const http = client({ retries: 3 });
@@ -210,13 +218,21 @@ describe('statuses that are not retried', () => {
     [400, 'Bad Request'],
     [401, 'Unauthorized'],
     [403, 'Forbidden'],
-    [500, 'Internal Server Error'],
+    [413, 'Payload Too Large'],
   ])('fails on %i at once', async (status, text) => {
     server.route('/no', [{ status, body: 'nope' }, { body: 'would have worked' }]);
     const err = await failure(client().getText(server.url('/no')));
     expect(err.code).toBe('REMOTE_FAILED');
     expect(err.message).toBe(`GET ${server.url('/no')} failed after 1 attempt: HTTP ${status} ${text}`);
     expect(server.requestsTo('/no')).toHaveLength(1);
+  });
+
+  it('fails on a 500 at once when --retry-on leaves it out, and retries what it names', async () => {
+    server.route('/blip', [{ status: 500 }, { body: 'fine' }]);
+    const err = await failure(client({ retryOn: [503] }).getText(server.url('/blip')));
+    expect(err.message).toBe(`GET ${server.url('/blip')} failed after 1 attempt: HTTP 500 Internal Server Error`);
+    server.route('/teapot', [{ status: 418 }, { body: 'tea' }]);
+    expect(await client({ retryOn: [418] }).getText(server.url('/teapot'))).toMatchObject({ status: 200, text: 'tea' });
   });
 
   it('says so when a 2xx body is not JSON', async () => {
@@ -380,6 +396,45 @@ describe('redirects and URLs', () => {
 });
 
 describe('rate and concurrency, as the server sees them', () => {
+  it('paces as a leaky bucket accepts: no 100 ms holds more than rate/10 + 2 request starts', async () => {
+    server.route('/item/:n', (req) => ({ json: { n: Number(req.params.n) } }));
+    const http = client({ rate: 200, concurrency: 16, retries: 0 });
+    // The first requests of a process wait for their connections and reach the server together,
+    // whatever the pacing: open them first, then measure.
+    await Promise.all(Array.from({ length: 16 }, (_, i) => http.getJson(server.url(`/item/warm-${i}`))));
+    server.resetRecords();
+    await Promise.all(Array.from({ length: 150 }, (_, i) => http.getJson(server.url(`/item/${i}`))));
+    expect(server.requests).toHaveLength(150);
+    // The bucket grants at most 200/10 + 1 per 100 ms (token-bucket.test.ts, by a fake clock); two
+    // more for the arrival jitter of a loaded machine.
+    expect(server.maxInSlidingWindow(100)).toBeLessThanOrEqual(200 / 10 + 3);
+    expect(server.maxInSlidingWindow(1000)).toBeLessThanOrEqual(200);
+  });
+
+  it('lowers the rate on 429s without Retry-After (nginx limit_req) and says so in its figures', async () => {
+    server.setLimitReq({ rate: 50, burst: 5 });
+    server.route('/item/:n', (req) => ({ json: { n: Number(req.params.n) } }));
+    const http = client({ rate: 400, concurrency: 8, retries: 8 });
+    await Promise.all(Array.from({ length: 100 }, (_, i) => http.getJson(server.url(`/item/${i}`))));
+    const s = http.stats();
+    expect(s.statuses['200']).toBe(100);
+    expect(s.throttled).toBe(server.limited);
+    expect(s.throttled / s.requests).toBeLessThanOrEqual(0.15);
+    expect(s.rate.start).toBe(400);
+    expect(s.rate.lowest).toBeLessThanOrEqual(60);
+  });
+
+  it('a run that fails on 429s names a --rate that would have fit', async () => {
+    server.setLimitReq({ rate: 20, burst: 1 });
+    server.route('/item/:n', (req) => ({ json: { n: Number(req.params.n) } }));
+    const http = client({ rate: 500, concurrency: 8, retries: 0, random: () => 0 });
+    const results = await Promise.allSettled(Array.from({ length: 20 }, (_, i) => http.getJson(server.url(`/item/${i}`))));
+    const err = results.find((r) => r.status === 'rejected')!.reason as CarsError;
+    expect(err.code).toBe('REMOTE_FAILED');
+    expect(err.message).toMatch(/failed after 1 attempt: HTTP 429 Too Many Requests; the server throttled \d+ answers? while cars went down to [\d.]+ req\/s: --rate (\d+) would fit \(or more --retries\)$/);
+    expect(Number(/--rate (\d+)/.exec(err.message)![1])).toBeLessThan(500);
+  });
+
   it('keeps 80 requests at 40/s under a server cap of 40/s, with at most 8 in flight', async () => {
     server.setRateCap(40);
     server.route('/item/:n', (req) => ({ json: { n: Number(req.params.n) }, delayMs: 40 }));
