@@ -76,6 +76,7 @@ export function mask(line: string): string {
     .replace(/\d{4}-\d\d-\d\d[T ]\d\d:\d\d(:\d\d(\.\d+)?)?(Z|[+-]\d\d:?\d\d)?/g, '<time>')
     .replace(/(\/tmp|\/var\/lib\/cars|\/root|\/home\/[^/\s]+)\/[^\s"',)]*/g, '<path>')
     .replace(/~\/\.cars\S*/g, '<path>')
+    .replace(/\/\S*node_modules\S*/g, '<path>')
     .replace(/\b[0-9a-f]{8}\b/g, '<hash>')
     .replace(/\brun\s?\d+\b/g, 'run <n>')
     .replace(/[\d,.]+(\s?)(ms|s|MB|KB|KiB|MiB|bytes|rows\/s|m\d\ds)\b/g, '<n>$1$2')
