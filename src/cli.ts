@@ -56,6 +56,15 @@ function onSignal(sig: NodeJS.Signals) {
 }
 process.on('SIGINT', onSignal);
 process.on('SIGTERM', onSignal);
+// A connection the server killed can surface as a rejection nobody awaits inside the driver
+// (postgres.js 3.4.9, while it reconnects a pool whose sockets were terminated): the queries on it
+// fail on their own, and are retried or reported there. That must not crash the run.
+const LOST = new Set(['ECONNRESET', 'EPIPE', 'ECONNREFUSED', 'CONNECTION_CLOSED', 'CONNECTION_DESTROYED', 'CONNECTION_ENDED', '57P01']);
+process.on('unhandledRejection', (e) => {
+  if (LOST.has((e as { code?: string } | undefined)?.code ?? '')) return;
+  process.stderr.write(`cars: unexpected failure: ${(e as Error)?.stack ?? e}\n`);
+  process.exit(EXIT.unexpected);
+});
 // `cars generate | head` closes the pipe early: that is not an error.
 process.stdout.on('error', (e: NodeJS.ErrnoException) => {
   if (e.code === 'EPIPE') process.exit(EXIT.ok);

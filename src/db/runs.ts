@@ -22,9 +22,14 @@ export async function startRun(sql: Sql, command: string, source: string | null)
  * timeline so far: a run killed without warning still shows how far it got.
  */
 export function heartbeat(sql: Sql, id: number, progress: () => { counts: Record<string, number>; timeline: unknown }, everyMs = HEARTBEAT_MS): () => void {
+  let beating = false;
   const t = setInterval(() => {
+    if (beating) return; // (the last one still waits for a connection: no pile-up)
+    beating = true;
     const p = progress();
-    sql`update runs set heartbeat_at = now(), counts = ${sql.json(p.counts)}, timeline = ${sql.json(p.timeline as never)} where id = ${id} and status = 'running'`.catch(() => undefined);
+    sql`update runs set heartbeat_at = now(), counts = ${sql.json(p.counts)}, timeline = ${sql.json(p.timeline as never)} where id = ${id} and status = 'running'`
+      .catch(() => undefined)
+      .finally(() => (beating = false));
   }, everyMs);
   t.unref();
   return () => clearInterval(t);

@@ -64,14 +64,22 @@ describe('import faults (pg18)', () => {
       const r = await cars(['import', big, '--json', '--batch-size', '1000'], {
         env: { DATABASE_URL: db.url, CARS_HOME: tmp },
         onSpawn: () => {
+          // Until one is caught at work: between two batches every writer may be idle for a moment.
+          let busy = false;
           const t = setInterval(async () => {
+            if (busy || killed > 0) return;
+            busy = true;
             const n = await carCount(sql);
-            if (n > ROWS / 5) {
-              clearInterval(t);
+            if (n > ROWS / 5 && n < ROWS) {
               const k = await sql`select pg_terminate_backend(pid) as ok from pg_stat_activity where datname = ${name} and application_name = 'cars' and state <> 'idle'`;
-              killed = k.length;
+              if (k.length) {
+                killed = k.length;
+                clearInterval(t);
+              }
             }
-          }, 50);
+            if (n >= ROWS) clearInterval(t);
+            busy = false;
+          }, 20);
         },
       });
       expect(r.code, r.stderr).toBe(0);
