@@ -414,9 +414,9 @@ Examples:
   )
   .action(async (source: string, o: ImportOptions, cmd: Command) => {
     if (o.snapshot && !o.source) throw new CarsError('USAGE', '--snapshot needs --source NAME: the source whose whole inventory the input is');
-    if (o.snapshot && o.dryRun) throw new CarsError('USAGE', '--snapshot with --dry-run is not supported yet: a snapshot needs the listed VINs in the database; run it on a copy of the database instead');
     if (o.source !== undefined && (o.source.trim() === '' || o.source.length > 200 || o.source.includes('\0'))) throw new CarsError('USAGE', '--source must be 1 to 200 characters');
-    await runWork(cmd, 'import', source, !o.dryRun, importCommand(source, o), !o.dryRun);
+    // (A dry run writes no car; with --snapshot it still asks the database what it would mark.)
+    await runWork(cmd, 'import', source, !o.dryRun || !!o.snapshot, importCommand(source, o), !o.dryRun);
   });
 
 program

@@ -29,7 +29,10 @@ export function formatSummary(s: Summary): string {
   if (ignored.length) lines.push(`  ignored columns: ${ignored.map(shown).join(', ')}`);
   const snap = s.snapshot as { source?: string; listed?: number; missing?: number; marked_sold?: number; relisted?: number; skipped?: string } | undefined;
   if (snap?.skipped) lines.push(`  snapshot of ${shown(String(snap.source))}: ${snap.skipped}`);
-  else if (snap) lines.push(`  snapshot of ${shown(String(snap.source))}: listed ${n(snap.listed ?? 0)}, missing ${n(snap.missing ?? 0)}, marked sold ${n(snap.marked_sold ?? 0)}, relisted ${n(snap.relisted ?? 0)}`);
+  else if (snap && s.dry_run) {
+    const eg = (snap as { would_mark?: string[] }).would_mark ?? [];
+    lines.push(`  snapshot of ${shown(String(snap.source))} (dry run): listed ${n(snap.listed ?? 0)}, would mark ${n(snap.missing ?? 0)} sold${eg.length ? `, e.g. ${eg.join(', ')}` : ''}`);
+  } else if (snap) lines.push(`  snapshot of ${shown(String(snap.source))}: listed ${n(snap.listed ?? 0)}, missing ${n(snap.missing ?? 0)}, marked sold ${n(snap.marked_sold ?? 0)}, relisted ${n(snap.relisted ?? 0)}`);
   if (s.rejects_file) lines.push(`  rejects file: ${printable(s.rejects_file)}`);
   if (s.failures_file) lines.push(`  failures file: ${printable(String(s.failures_file))}`);
   if (typeof s.rows_per_second === 'number' && s.rows_per_second > 0) lines.push(`  rate: ${n(Math.round(s.rows_per_second))} rows/s`);

@@ -20,7 +20,7 @@ import { RowEncoder } from '../import/row-encoder.js';
 import { CsvRow } from '../sources/csv-records.js';
 import { fnv1a } from '../sync/shard.js';
 import { RejectsFile, REJECT_COLUMNS } from '../import/rejects.js';
-import { finishSnapshot, forgetListed, ListedRejects } from '../import/snapshot.js';
+import { finishSnapshot, forgetListed, ListedVins } from '../import/snapshot.js';
 import { defaultListPath, listLabel, pruneLists } from '../csv-list.js';
 import { createProgress } from '../progress.js';
 import type { Command, Deps, Outcome } from '../runner.js';
@@ -139,7 +139,9 @@ async function runImport(source: string, o: ImportOptions, deps: Deps, open: Sou
   const bom = { bom: () => !!text && text.encoding !== 'utf-8' };
   const rejects = o.rejects ? new RejectsFile(o.rejects, columns, !!o.overwrite, bom) : new RejectsFile(defaultListPath(deps.home, 'rejects', runLabel, source, 'rejects'), columns, false, bom);
   // A snapshot lists what the input holds, refused rows too (a refused row is no proof of a sale).
-  const listed = o.snapshot && !o.dryRun && report.runId !== null ? new ListedRejects(deps.db.sql, report.runId) : undefined;
+  // (A dry run has no run id: its listed VINs go under a key of its own, its process id negated.)
+  const listKey = o.dryRun ? -process.pid : report.runId;
+  const listed = o.snapshot && listKey !== null ? new ListedVins(deps.db.sql, listKey) : undefined;
   const reject = async (values: Array<string | undefined>, where: number | string, error: string, raw = '') => {
     rows.rejected++;
     await rejects.add(values, where, error, raw);
@@ -240,6 +242,7 @@ async function runImport(source: string, o: ImportOptions, deps: Deps, open: Sou
           // The fast path: a plain CSV record, from its bytes to its COPY line.
           if (o.dryRun) {
             rows.valid++;
+            if (listed) await listed.add(encoder.out.toString('latin1', 0, 17));
             continue;
           }
           w = workers[encoder.vinHash % workers.length];
@@ -263,6 +266,7 @@ async function runImport(source: string, o: ImportOptions, deps: Deps, open: Sou
           }
           if (o.dryRun) {
             rows.valid++;
+            if (listed) await listed.add(v.row.vin);
             continue;
           }
           const hash = fnv1a(v.row.vin);
@@ -329,7 +333,7 @@ async function runImport(source: string, o: ImportOptions, deps: Deps, open: Sou
       progress.step('marking the cars the export no longer lists');
       await listed.flush();
       try {
-        report.extra.snapshot = await report.phase('snapshot', () => finishSnapshot(sql!, o.source!, report.runId!, o.maxMissing ?? 20));
+        report.extra.snapshot = await report.phase('snapshot', () => finishSnapshot(deps.db.sql, o.source!, listKey!, o.maxMissing ?? 20, !!o.dryRun));
       } catch (e) {
         if (!(e instanceof CarsError && e.code === 'MAX_MISSING')) throw e;
         report.extra.snapshot = (e as unknown as { figures: unknown }).figures;
@@ -339,7 +343,7 @@ async function runImport(source: string, o: ImportOptions, deps: Deps, open: Sou
   }
   } finally {
     progress.stop();
-    if (listed) await forgetListed(deps.db.sql, report.runId!).catch(() => undefined);
+    if (listed) await forgetListed(deps.db.sql, listKey!).catch(() => undefined);
   }
 
   const outcomes = o.dryRun ? rows.valid + rows.rejected : rows.inserted + rows.updated + rows.unchanged + rows.rejected + rows.superseded;

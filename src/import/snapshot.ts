@@ -16,10 +16,12 @@ export interface SnapshotFigures {
   marked_sold: number;
   /** Cars marked sold by an earlier snapshot of this source that this one lists again. */
   relisted: number;
+  /** A dry run: the first of the cars it would mark sold. */
+  would_mark?: string[];
 }
 
-/** VINs of rejected rows, written in batches to snapshot_seen (bounded memory). */
-export class ListedRejects {
+/** VINs listed outside the batches (rejected rows; every row of a dry run), written to snapshot_seen in batches (bounded memory). */
+export class ListedVins {
   private vins: string[] = [];
 
   constructor(
@@ -79,6 +81,14 @@ export async function finishSnapshot(sql: Sql, source: string, runId: number, ma
         ),
         { figures },
       );
+    }
+    if (dryRun && missing > 0) {
+      const first = await tx`
+        select c.vin from cars c
+        where c.source = ${source} and c.condition in ('available', 'reserved')
+          and not exists (select 1 from snapshot_seen s where s.run_id = ${runId} and s.vin = c.vin)
+        order by c.vin limit 10`;
+      figures.would_mark = first.map((r) => r.vin as string);
     }
     if (!dryRun && missing > 0) {
       const [{ marked_sold }] = await tx.unsafe(namedQuery('snapshot_mark').text, [source, runId]);

@@ -6,7 +6,7 @@
 import fs from 'node:fs';
 import { startServer } from './harness.mjs';
 
-const all = ['import', 'encoding', 'feed', 'sync', 'explain'];
+const all = ['import', 'encoding', 'snapshot', 'feed', 'sync', 'explain'];
 const args = process.argv.slice(2);
 const serversAt = args.findIndex((a) => a === '--servers' || a.startsWith('--servers='));
 const which = serversAt < 0 ? (process.env.BENCH_DATABASE_URL ? 'both' : 'embedded') : args[serversAt].includes('=') ? args[serversAt].split('=')[1] : args[serversAt + 1];

@@ -88,6 +88,17 @@ describe.each(servers())('snapshot imports on $name', (server) => {
     expect(await conditionOf(moved[0])).toEqual({ condition: 'available', source: 'dealer-a' });
   });
 
+  it('--dry-run --snapshot says what it would mark and changes nothing', async () => {
+    const d = range('DDD', 0, 30);
+    expect((await run(['import', exportOf('d1.csv', d), '--source', 'dealer-d', '--snapshot'])).code).toBe(0);
+    const before = await sql`select vin, condition, updated_at from cars where source = 'dealer-d' order by vin`;
+    const r = await run(['import', exportOf('d2.csv', d.slice(0, 27)), '--source', 'dealer-d', '--snapshot', '--dry-run']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(new RegExp(`snapshot of dealer-d \\(dry run\\): listed 27, would mark 3 sold, e\\.g\\. ${d[27]}, ${d[28]}, ${d[29]}`));
+    expect(await sql`select vin, condition, updated_at from cars where source = 'dealer-d' order by vin`).toEqual(before);
+    expect(Number((await sql`select count(*) from snapshot_seen`)[0].count)).toBe(0);
+  });
+
   it('a run that stops early marks nothing (--max-rejects), and its rerun finishes the job; --snapshot needs --source', async () => {
     const c = range('CCC', 0, 50);
     expect((await run(['import', exportOf('c1.csv', c), '--source', 'dealer-c', '--snapshot'])).code).toBe(0);
