@@ -2,8 +2,9 @@
 -- history of condition changes (a car marked sold because its dealer's full export no longer
 -- lists it, and back), and the VINs a snapshot run has read so far (until it ends).
 alter table cars add column if not exists source text;
--- The marking reads a source's available and reserved cars.
-create index if not exists cars_source_active_idx on cars (source) where condition in ('available', 'reserved');
+-- The marking reads a source's available and reserved cars. Cars without a source are not in it:
+-- an import without --source pays nothing for it.
+create index if not exists cars_source_active_idx on cars (source) where source is not null and condition in ('available', 'reserved');
 
 create table if not exists car_condition_history (
   id             bigint generated always as identity primary key,
@@ -24,4 +25,5 @@ create unlogged table if not exists snapshot_seen (
   run_id  bigint not null,
   vin     text not null
 );
-create index if not exists snapshot_seen_run_idx on snapshot_seen (run_id);
+-- (run_id, vin): the marking's anti-join probes it, should the planner not hash the run's VINs.
+create index if not exists snapshot_seen_run_vin_idx on snapshot_seen (run_id, vin);

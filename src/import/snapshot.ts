@@ -49,6 +49,9 @@ export class ListedVins {
  * relisted ones, and says what it did. `dryRun`: counts only.
  */
 export async function finishSnapshot(sql: Sql, source: string, runId: number, maxMissingPct: number, dryRun = false): Promise<SnapshotFigures> {
+  // The listed VINs were just written: without statistics the planner takes them for a handful
+  // and probes them once per car (a 1M-car inventory ran past the statement timeout).
+  await sql`analyze snapshot_seen`;
   return sql.begin(async (tx) => {
     const [{ listed }] = await tx`select count(distinct vin)::int as listed from snapshot_seen where run_id = ${runId}`;
     const [{ active, missing }] = await tx`
