@@ -54,10 +54,12 @@ export async function finishSnapshot(sql: Sql, source: string, runId: number, ma
   await sql`analyze snapshot_seen`;
   return sql.begin(async (tx) => {
     const [{ listed }] = await tx`select count(distinct vin)::int as listed from snapshot_seen where run_id = ${runId}`;
+    // (A join, not NOT EXISTS inside the aggregate's FILTER: that ran as a subplan per car.)
     const [{ active, missing }] = await tx`
-      select count(*)::int as active,
-             count(*) filter (where not exists (select 1 from snapshot_seen s where s.run_id = ${runId} and s.vin = c.vin))::int as missing
-      from cars c where c.source = ${source} and c.condition in ('available', 'reserved')`;
+      select count(*)::int as active, count(*) filter (where s.vin is null)::int as missing
+      from cars c
+      left join (select distinct vin from snapshot_seen where run_id = ${runId}) s on s.vin = c.vin
+      where c.source = ${source} and c.condition in ('available', 'reserved')`;
     const figures: SnapshotFigures = { source, listed, missing, marked_sold: 0, relisted: 0 };
     // Back in the export after a snapshot had marked them sold: recorded as relisted.
     const relisted = await tx`
