@@ -61,7 +61,8 @@ describe('import faults (pg18)', () => {
     try {
       const name = new URL(db.url).pathname.slice(1);
       let killed = 0;
-      const r = await cars(['import', big, '--json', '--batch-size', '1000'], {
+      // (Short timeouts bound a wait for a connection that postgres.js 3.4.9 can leave pending.)
+      const r = await cars(['import', big, '--json', '--batch-size', '1000', '--statement-timeout', '5000', '--connect-timeout', '5'], {
         env: { DATABASE_URL: db.url, CARS_HOME: tmp },
         onSpawn: () => {
           // Until one is caught at work: between two batches every writer may be idle for a moment.
