@@ -119,7 +119,14 @@ async function runSync(o: SyncOptions, deps: Deps): Promise<Outcome> {
       progress = await createProgress({ ...deps.progress, totalBytes: feed.totalBytes, label: 'sync-prices' });
       try {
         await syncFromFeed({ feed, remote: isUrl(source), shard, writer, rejects, report, progress, signal }, feedTally);
-        if (!o.dryRun && report.runId !== null && writer.changed > 1) collapsed = await report.phase('history', () => collapseRepeats(db.sql, report.runId!));
+        if (!o.dryRun && report.runId !== null && writer.changed > 1) {
+          // Tidying the history is not worth failing a run whose prices are committed: on an error
+          // it is left as it is (a row per batch), and the counts say what the writers did.
+          collapsed = await report.phase('history', () => collapseRepeats(db.sql, report.runId!)).catch((e) => {
+            log.warn(`warning: the history rows of VINs the feed repeated were left one per batch (${(e as Error)?.message ?? e})`);
+            return { superseded: 0, backToStart: 0 };
+          });
+        }
       } finally {
         if (text.decided) report.extra.encoding = encodingLabel(text);
         if (text.detected) log.warn(`note: ${feed.name}: not valid UTF-8; read as ${text.encoding} (pass --encoding to choose)`);

@@ -405,9 +405,10 @@ describe('rate and concurrency, as the server sees them', () => {
     server.resetRecords();
     await Promise.all(Array.from({ length: 150 }, (_, i) => http.getJson(server.url(`/item/${i}`))));
     expect(server.requests).toHaveLength(150);
-    // The bucket grants at most 200/10 + 1 per 100 ms (token-bucket.test.ts, by a fake clock); two
-    // more for the arrival jitter of a loaded machine.
-    expect(server.maxInSlidingWindow(100)).toBeLessThanOrEqual(200 / 10 + 3);
+    // The bucket grants at most 200/10 + 1 per 100 ms (token-bucket.test.ts proves it by a fake
+    // clock); seen from the server, requests carry the scheduling jitter of a machine running three
+    // test files at once (26 seen). Bursty pacing put 40 and more in 100 ms at this rate.
+    expect(server.maxInSlidingWindow(100)).toBeLessThanOrEqual(200 / 10 + 8);
     expect(server.maxInSlidingWindow(1000)).toBeLessThanOrEqual(200);
   });
 
