@@ -1,5 +1,5 @@
 // Writing one batch: COPY into an all-text staging table (so the COPY itself cannot be refused,
-// see API-NOTES on postgres.js#1173), then the named merge query, in one transaction.
+// postgres.js 3.4.9 hangs when the server refuses a COPY after its input ended: porsager/postgres#1173), then the named merge query, in one transaction.
 // When the server refuses a batch's data although the validator let it through (an error of class
 // 22 or 23), the batch is split in halves until the refused rows are alone: those are rejected,
 // every other row still loads. Any other error (a lost connection, a timeout, a deadlock) says

@@ -1,4 +1,4 @@
-// The paginated JSON API of DESIGN.md: `{"items": [...], "next": url-or-null}`, `next` relative or
+// A paginated JSON API (README, Remote feeds): `{"items": [...], "next": url-or-null}`, `next` relative or
 // absolute, resolved against the page's URL. Pages are consumed strictly in order; each item's
 // provenance is `<page url>#<index>` (0-based).
 //
