@@ -126,20 +126,7 @@ export function bomOf(head: Buffer): { encoding: Encoding; length: number } | un
 
 /** Whether bytes are UTF-8, not counting a character cut at the end (`complete` false: more follows). */
 export function looksUtf8(head: Buffer, complete: boolean): boolean {
-  let end = head.length;
-  if (!complete) {
-    // Back over a last character whose bytes have not all arrived yet.
-    for (let k = 1; k <= 3 && end - k >= 0; k++) {
-      const b = head[end - k];
-      if (b < 0x80) break;
-      if (b >= 0xc0) {
-        const need = b >= 0xf0 ? 4 : b >= 0xe0 ? 3 : 2;
-        if (need > k) end -= k;
-        break;
-      }
-    }
-  }
-  return isUtf8(head.subarray(0, end));
+  return isUtf8(head.subarray(0, complete ? head.length : completeEnd(head)));
 }
 
 /** How an input's bytes are read; known once its first bytes have been (`decided`). */
