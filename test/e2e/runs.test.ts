@@ -32,8 +32,8 @@ describe.each(servers())('cars runs on $name', (server) => {
     expect(list.code, list.stderr).toBe(0);
     const lines = list.stdout.trim().split('\n');
     expect(lines[0]).toMatch(/^\s*id\s+command\s+source\s+status\s+started\s+duration\s+rows\s+peak RSS\s+exit$/);
-    expect(lines[1]).toMatch(/^\s*\d+\s+import\s+\S*nosuch\.csv\s+failed\s.*\s2$/);
-    expect(lines[2]).toMatch(new RegExp(`^\\s*${ok.run_id}\\s+import\\s+\\S*cars\\.csv\\s+ok\\s.*read 1,007 ins 1,000 rej 7\\s+[\\d.]+ MB\\s+0$`));
+    expect(lines[1]).toMatch(/^\s*\d+\s+import\s+\S+\s+failed\s.*\s2$/);
+    expect(lines[2]).toMatch(new RegExp(`^\\s*${ok.run_id}\\s+import\\s+\\S+\\s+ok\\s.*read 1,007 ins 1,000 rej 7\\s+[\\d.]+ MB\\s+0$`));
     const json = JSON.parse((await run(['runs', '--format', 'json', '--limit', '1'])).stdout);
     expect(json.items).toHaveLength(1);
     expect(json.items[0]).toMatchObject({ command: 'import', status: 'failed', exit_code: 2, host: expect.any(String), pid: expect.any(Number) });
