@@ -45,9 +45,6 @@ export async function openDatabase(config: DatabaseConfig, log: Logger, options:
     async reconnect() {
       await sql.end({ timeout: 1 }).catch(() => undefined);
       sql = createPool(target, config.pool);
-      // Its types are the first pool's (see below); reading them again on a connection that may be
-      // killed is the risk this pool is made to avoid.
-      sql.options.fetch_types = false;
     },
     extraPool(max, settings) {
       return createPool(target, { ...config.pool, max }, settings);
@@ -58,10 +55,11 @@ export async function openDatabase(config: DatabaseConfig, log: Logger, options:
     },
   };
   try {
+    // (postgres.js reads the array types on every new connection, from a promise nobody handles;
+    // a connection killed during that query is caught by the cli's unhandledRejection handler.
+    // fetch_types must stay on: in 3.4.9 a connection opened for reserve() without it never
+    // serves the reserve, so every batch transaction waited for the one connection already open.)
     await sql`select 1`;
-    // postgres.js reads the array types on every new connection from a promise nobody handles: a
-    // connection killed during that query ended the process. Read once (just now), they are kept.
-    sql.options.fetch_types = false;
     if (options.migrate !== false) db.migrationsApplied = await migrate(sql);
   } catch (e) {
     await db.close();
