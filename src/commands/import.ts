@@ -2,20 +2,15 @@
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { CarsError } from '../errors.js';
-import { isConnectionError } from '../db/pool.js';
 import { openInput, textOnly } from '../sources/input.js';
 import { csvOptions, csvSource, type RecordSource, type SourceItem } from '../sources/records.js';
 import { CAR_COLUMNS, validateFields } from '../import/validate.js';
 import { ColumnMap, mapHeader, normalizeHeader, type HeaderMaps } from '../import/column-map.js';
 import { encodingLabel, notUtf8Message, type EncodingOption, type TextFacts } from '../sources/encoding.js';
 import { nextYear } from '../generate.js';
-import { writeBatch, type BatchResult, type WriteOptions } from '../import/writer.js';
-import { isTransientError, describeError, TRANSIENT_BACKOFF } from '../db/sqlstate.js';
-import { commitInDoubt } from '../db/transaction.js';
-import { backoffDelay } from '../http/backoff.js';
-import postgres from 'postgres';
-import { setTimeout as delay } from 'node:timers/promises';
-import { RowBatch, type BatchRows } from '../import/batch.js';
+import { importSink, type BatchResult, type LaneHint } from '../import/writer.js';
+import { BatchFailure, WriterPool } from '../pipeline/writer-pool.js';
+import { RowBatch } from '../import/batch.js';
 import { RowEncoder } from '../import/row-encoder.js';
 import { CsvRow } from '../sources/csv-records.js';
 import { fnv1a } from '../sync/shard.js';
@@ -79,22 +74,6 @@ export const openFileSource: SourceOpener = async (source, o, deps) => {
   return csvSource(textOnly(input, o.encoding), csvOptions(source, o));
 };
 
-/** Which worker writes a VIN (FNV-1a), so one VIN is always written in order by one worker. */
-export function workerFor(vin: string, workers: number): number {
-  return fnv1a(vin) % workers;
-}
-
-interface Worker {
-  filling: RowBatch;
-  /** Its last batch changed nothing: the next one is expected to change nothing either. */
-  lastUnchanged: boolean;
-  /** Its last batch was all new cars: the next one is expected to be too. */
-  lastNew: boolean;
-  /** The batch being written, if any. */
-  busy: Promise<void> | undefined;
-  writing: number;
-}
-
 export function importCommand(source: string, o: ImportOptions, open: SourceOpener = openFileSource): Command {
   return (deps) => runImport(source, o, deps, open);
 }
@@ -151,35 +130,12 @@ async function runImport(source: string, o: ImportOptions, deps: Deps, open: Sou
   const progress = await createProgress({ enabled: deps.progress.enabled, tty: deps.progress.tty, totalBytes: src.totalBytes, stream: deps.progress.stream, label: 'import' });
   const validation = { maxYear: nextYear(), decimal: o.decimal ?? '.' };
   const encoder = new RowEncoder([vinAt, brandAt, modelAt, yearAt, priceAt, mileageAt, conditionAt, colorAt, listedAt], validation.maxYear, validation.decimal);
-  const workers: Worker[] = Array.from({ length: o.dryRun ? 0 : o.workers }, () => ({ filling: new RowBatch(), lastUnchanged: false, lastNew: false, busy: undefined, writing: 0 }));
-  // Batches written and emptied, for reuse: their buffers have grown to a batch's size already.
-  const spare: RowBatch[] = [];
-  // At most (workers + 1) batches of rows in memory, filling and being written together.
-  const budget = (workers.length + 1) * o.batchSize;
-  let buffered = 0;
-  let fatal: unknown;
-  // Aborted at the first writer's failure: the others finish what they are writing, start nothing.
-  const stop = new AbortController();
   let committedRows = 0;
-  /** Rows of batches given up when the run stopped whose COMMIT had gone out: maybe committed. */
-  let inDoubtRows = 0;
   let stopReason: 'interrupted' | 'max-rejects' | undefined;
   let snapshotRefused: CarsError | undefined;
 
   const sql = o.dryRun ? undefined : deps.db.sql;
-  const write = async (w: Worker, batch: BatchRows) => {
-    const t0 = performance.now();
-    const r0 = report.sample();
-    const r = await writeWithRetry(
-      sql!,
-      batch,
-      { expectUnchanged: w.lastUnchanged, expectNew: w.lastNew, signal: stop.signal, runId: report.runId, source: o.source, seenRun: listed ? report.runId! : undefined },
-      log,
-      { waitMs: o.dbRetryWait },
-    );
-    w.lastUnchanged = r.inserted + r.updated === 0;
-    w.lastNew = r.inserted === batch.length;
-    report.add('write', performance.now() - t0, report.sample() - r0);
+  const counted = async (_: RowBatch, r: BatchResult) => {
     rows.inserted += r.inserted;
     rows.updated += r.updated;
     rows.unchanged += r.unchanged;
@@ -187,41 +143,30 @@ async function runImport(source: string, o: ImportOptions, deps: Deps, open: Sou
     committedRows += r.inserted + r.updated + r.unchanged + r.superseded;
     for (const f of r.refused) await reject(f.fields, f.where, f.error);
   };
-  const flush = async (w: Worker) => {
-    if (w.busy) await w.busy;
-    if (fatal) throw fatal;
-    const batch = w.filling;
-    if (!batch.length) return;
-    w.filling = spare.pop() ?? new RowBatch();
-    w.writing = batch.length;
-    w.busy = write(w, batch)
-      .catch((e) => {
-        if (e instanceof BatchStopped) inDoubtRows += e.inDoubt;
-        else fatal ??= e;
-        stop.abort(new Error('the run is stopping: another batch failed'));
-      })
-      .finally(() => {
-        batch.clear();
-        spare.push(batch);
-        buffered -= w.writing;
-        w.writing = 0;
-        w.busy = undefined;
-      });
-  };
-  /** Waits until the rows in memory are within budget: for a write to end, or starts one. */
-  const makeRoom = async () => {
-    while (buffered >= budget) {
-      const inFlight = workers.filter((w) => w.busy).map((w) => w.busy);
-      if (inFlight.length) await Promise.race(inFlight);
-      else await flush(workers.reduce((a, b) => (b.filling.length > a.filling.length ? b : a)));
-      if (fatal) throw fatal;
-    }
-  };
+  const sink = sql && importSink(sql, { runId: report.runId, source: o.source, seenRun: listed ? report.runId! : undefined }, counted);
+  // Lanes by VIN hash, two batches each (one filling, one being written): memory is bounded by
+  // 2 x workers x batch size rows, whatever the input.
+  const pool =
+    sink &&
+    new WriterPool<RowBatch, LaneHint>(sink, {
+      lanes: o.workers,
+      batchesPerLane: 2,
+      newBatch: () => new RowBatch(o.batchSize),
+      firstHint: { expectUnchanged: false, expectNew: false },
+      retry: { waitMs: o.dbRetryWait },
+      warn: log.warn,
+      measure: () => {
+        const t0 = performance.now();
+        const r0 = report.sample();
+        return () => report.add('write', performance.now() - t0, report.sample() - r0);
+      },
+    });
 
   // The bar stays up until the end: its last steps (the last batches, ANALYZE) are named on it.
   try {
   let ord = 0;
   let remoteFailure: CarsError | undefined;
+  let fatal: unknown;
   const iterator = src.items[Symbol.asyncIterator]();
   try {
     for (;;) {
@@ -237,7 +182,7 @@ async function runImport(source: string, o: ImportOptions, deps: Deps, open: Sou
           await reject(item.values ?? [], item.where, item.error, item.raw);
           continue;
         }
-        let w: Worker;
+        let lane: number;
         if (item instanceof CsvRow && item.count === columns.length && encoder.encode(item)) {
           // The fast path: a plain CSV record, from its bytes to its COPY line.
           if (o.dryRun) {
@@ -245,8 +190,8 @@ async function runImport(source: string, o: ImportOptions, deps: Deps, open: Sou
             if (listed) await listed.add(encoder.out.toString('latin1', 0, 17));
             continue;
           }
-          w = workers[encoder.vinHash % workers.length];
-          w.filling.addEncoded(ord++, item, encoder);
+          lane = pool!.lane(encoder.vinHash);
+          pool!.batch(lane).addEncoded(ord++, item, encoder);
         } else {
           if (item instanceof CsvRow && !item.isUtf8()) {
             // Never stored with U+FFFD: the row is refused, and kept in the rejects file as Windows-1252 read it.
@@ -270,20 +215,19 @@ async function runImport(source: string, o: ImportOptions, deps: Deps, open: Sou
             continue;
           }
           const hash = fnv1a(v.row.vin);
-          w = workers[hash % workers.length];
-          w.filling.add(ord++, item.where, v.row, values, hash);
+          lane = pool!.lane(hash);
+          pool!.batch(lane).add(ord++, item.where, v.row, values, hash);
         }
-        buffered++;
-        if (w.filling.length >= o.batchSize || buffered >= budget) {
+        const wait = pool!.added(lane);
+        if (wait) {
           const t1 = performance.now();
-          if (w.filling.length >= o.batchSize) await flush(w);
-          await makeRoom();
+          await wait;
           t0 += performance.now() - t1; // waiting for a writer is not validation time
         }
       }
       report.add('validate', performance.now() - t0);
       progress.update(rows.read, src.bytesRead());
-      if (fatal) throw fatal;
+      if (pool?.failed) break; // (its failure is thrown once every lane has stopped, below)
       if (signal.aborted) {
         stopReason = 'interrupted';
         break;
@@ -296,22 +240,19 @@ async function runImport(source: string, o: ImportOptions, deps: Deps, open: Sou
   } catch (e) {
     // A feed that broke: the rows read before it are still written (below), then it is reported
     // with the count of rows committed, so the operator knows that running again finishes the job.
-    // A writer's failure is reported below too, once every writer has stopped.
-    if (e === fatal) {
-      // (thrown below)
-    } else if (e instanceof CarsError && e.code === 'REMOTE_FAILED') remoteFailure = e;
-    else throw e;
+    // A writer's failure is reported below, once every writer has stopped.
+    if (e instanceof CarsError && e.code === 'REMOTE_FAILED') remoteFailure = e;
+    else if (!pool?.failed) throw e;
   } finally {
     // Rows already read are written, so that every record read has its outcome.
     progress.step('writing the last batches');
     const t0 = performance.now();
     try {
-      for (const w of workers) await flush(w);
-    } catch (e) {
-      if (e !== fatal) throw e;
-    } finally {
       // Every writer stopped (after a failure too): from here on the counts are final.
-      for (const w of workers) while (w.busy) await w.busy;
+      await pool?.close();
+    } catch (e) {
+      fatal = e;
+    } finally {
       report.add('flush', performance.now() - t0);
       report.span('flush', t0);
       progress.update(rows.read, src.bytesRead());
@@ -320,7 +261,7 @@ async function runImport(source: string, o: ImportOptions, deps: Deps, open: Sou
       await rejects.close(); // (last: a rejects file that could not be written fails the run, exit 2)
     }
   }
-  if (fatal) throw fatal instanceof BatchFailure ? fatal.toCarsError(committedRows, inDoubtRows) : fatal;
+  if (fatal !== undefined) throw fatal instanceof BatchFailure ? failureMessage(fatal, committedRows, pool!.inDoubt) : fatal;
   if (remoteFailure) {
     throw new CarsError('REMOTE_FAILED', `${remoteFailure.message}; ${committedRows} rows were committed before it; run the same command again to finish`, { cause: remoteFailure });
   }
@@ -387,85 +328,13 @@ export function allRejected(read: number, rejects: RejectsFile): CarsError {
 }
 
 /**
- * A batch that could not be written. Its message gets the count of rows committed only once every
- * writer has stopped: another writer's batch may commit after this one failed.
+ * The operator's message for a batch that could not be written, given once every writer has
+ * stopped (another writer's batch may commit after this one failed): the rows committed by all
+ * of them, and those in doubt.
  */
-export class BatchFailure extends Error {
-  constructor(
-    readonly code: 'DB_UNAVAILABLE' | 'DB_BUSY' | 'DB_REFUSED',
-    readonly reason: string,
-    /** Rows of a batch whose COMMIT was sent as the connection dropped: committed or not, nobody knows. */
-    readonly inDoubt: number,
-    options?: { cause?: unknown },
-  ) {
-    super(reason, options);
-  }
-
-  /** The operator's message, with the rows committed by every writer and those in doubt (this and other batches). */
-  toCarsError(committed: number, otherInDoubt = 0): CarsError {
-    const doubt = this.inDoubt + otherInDoubt;
-    const maybe = doubt ? ` (and ${doubt} more rows were being committed as their connection dropped: they may have been committed too)` : '';
-    return new CarsError(this.code, `${this.reason}: ${committed} rows were committed before it${maybe}; run the same command again to finish`, { cause: this.cause });
-  }
-}
-
-/** A batch left when the run stopped; `inDoubt` rows of it may have been committed. */
-export class BatchStopped extends Error {
-  constructor(readonly inDoubt: number) {
-    super('the run is stopping: another batch failed');
-  }
-}
-
-export interface RetryPolicy {
-  /** How long a batch is retried after transient errors, from the first one, in ms. */
-  waitMs: number;
-  sleep?: (ms: number) => Promise<void>;
-  random?: () => number;
-}
-
-/**
- * Retries a batch whole, never splitting it: a killed connection once on a new one; a transient
- * error (deadlock, timeout, too many connections) with backoff for up to `policy.waitMs`.
- * Then, and on any other error the server gives, a BatchFailure (exit 5).
- */
-export async function writeWithRetry(sql: Sql, batch: BatchRows, opts: WriteOptions, log: Deps['log'], policy: RetryPolicy): Promise<BatchResult> {
-  const sleep = policy.sleep ?? ((ms: number) => delay(ms, undefined, { signal: opts.signal }));
-  const lines = `batch of ${batch.length} rows from ${typeof batch.where(0) === 'number' ? 'line ' : ''}${batch.where(0)}`;
-  let connectionRetried = false;
-  // Rows of an attempt whose COMMIT went out as its connection dropped: maybe committed.
-  let doubt = 0;
-  let firstTransient: number | undefined;
-  let attempt = 0;
-  for (let first = true; ; first = false) {
-    try {
-      // (A retry takes the safe merge, and no early COMMIT.)
-      return await writeBatch(sql, batch, first ? opts : { signal: opts.signal, runId: opts.runId });
-    } catch (e) {
-      // The run is stopping (another batch failed): this one gives up, and says what it leaves in doubt.
-      if (opts.signal?.aborted) throw new BatchStopped(doubt);
-      if (isConnectionError(e)) {
-        if (commitInDoubt(e)) doubt = batch.length;
-        if (connectionRetried) throw new BatchFailure('DB_UNAVAILABLE', `database connection lost and not regained (${(e as { code?: string }).code})`, doubt, { cause: e });
-        connectionRetried = true;
-        log.warn(`warning: database connection lost (${(e as { code?: string }).code}); retrying the batch once on a new connection`);
-        await sleep(500);
-        continue;
-      }
-      if (isTransientError(e)) {
-        const now = performance.now();
-        firstTransient ??= now;
-        const wait = Math.round(backoffDelay(++attempt, TRANSIENT_BACKOFF, policy.random));
-        if (now - firstTransient + wait > policy.waitMs) {
-          throw new BatchFailure('DB_BUSY', `the database kept failing a ${lines} with transient errors for ${((now - firstTransient) / 1000).toFixed(1)} s (${attempt} tries; the last: ${describeError(e)})`, doubt, { cause: e });
-        }
-        log.warn(`warning: ${lines}: ${describeError(e)}; retrying it whole in ${wait} ms`);
-        await sleep(wait);
-        continue;
-      }
-      if (e instanceof postgres.PostgresError) throw new BatchFailure('DB_REFUSED', `the database refused a ${lines}: ${describeError(e)}`, doubt, { cause: e });
-      throw e;
-    }
-  }
+function failureMessage(f: BatchFailure, committed: number, inDoubt: number): CarsError {
+  const maybe = inDoubt ? ` (and ${inDoubt} more rows were being committed as their connection dropped: they may have been committed too)` : '';
+  return new CarsError(f.code, `${f.reason}: ${committed} rows were committed before it${maybe}; run the same command again to finish`, { cause: f.cause });
 }
 
 /**

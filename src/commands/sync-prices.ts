@@ -5,7 +5,7 @@ import path from 'node:path';
 import type { Readable } from 'node:stream';
 import postgres from 'postgres';
 import { CarsError, isCarsError } from '../errors.js';
-import { databaseError } from '../db/pool.js';
+import { databaseError, isConnectionError } from '../db/pool.js';
 import { createHttpClient, type HttpClient } from '../http/client.js';
 import { RejectsFile } from '../import/rejects.js';
 import { allRejected } from './import.js';
@@ -23,7 +23,7 @@ import { effectiveShard, shardLabel } from '../sync/shard.js';
 import { PriceWriter } from '../sync/writer.js';
 import { collapseRepeats, type Collapsed } from '../sync/repeats.js';
 import { namedQuery } from '../db/queries.js';
-import { connectionLost, stopRefetchingTypes } from '../sync/driver.js';
+import { stopRefetchingTypes } from '../sync/driver.js';
 
 export const SYNC_ROWS = ['checked', 'changed', 'unchanged', 'unknown', 'failed', 'rejected', 'superseded'] as const;
 
@@ -77,7 +77,6 @@ async function runSync(o: SyncOptions, deps: Deps): Promise<Outcome> {
   const writerSql = db.extraPool(o.workers, namedQuery('price_update').settings);
   const writer = new PriceWriter(
     writerSql,
-    db.target,
     { workers: o.workers, batchSize: o.batchSize, runId: report.runId, dryRun, maxBatchAgeMs: o.api ? 5000 : undefined, keepChanges: SHOW, retryWaitMs: o.dbRetryWait },
     {
       log,
@@ -165,7 +164,7 @@ async function runSync(o: SyncOptions, deps: Deps): Promise<Outcome> {
     }
   } catch (e) {
     // A connection lost outside the writers' retries, or a statement refused: exit 5 with the target.
-    if (!isCarsError(e) && (connectionLost(e) || e instanceof postgres.PostgresError)) throw databaseError(e, db.target);
+    if (!isCarsError(e) && (isConnectionError(e) || e instanceof postgres.PostgresError)) throw databaseError(e, db.target);
     throw e;
   } finally {
     tally();

@@ -119,8 +119,15 @@ export class RowBatch implements BatchRows {
   private readonly keys = new Set<number>();
   private repeats = false;
 
+  /** `capacity`: rows at which the batch is full (and handed to its writer). */
+  constructor(readonly capacity = Infinity) {}
+
   get length(): number {
     return this.wheres.length;
+  }
+
+  get full(): boolean {
+    return this.wheres.length >= this.capacity;
   }
 
   get mayRepeatVins(): boolean {

@@ -11,8 +11,9 @@ import type { Sql } from '../db/pool.js';
 import { isConnectionError } from '../db/pool.js';
 import { isDataError } from '../db/sqlstate.js';
 import { namedQuery, settingsStatement } from '../db/queries.js';
-import { inTransaction } from '../db/transaction.js';
-import type { BatchRows } from './batch.js';
+import { commitInDoubt, inTransaction } from '../db/transaction.js';
+import type { Sink } from '../pipeline/writer-pool.js';
+import type { BatchRows, RowBatch } from './batch.js';
 
 export interface BatchResult {
   inserted: number;
@@ -176,4 +177,27 @@ export async function writeBatch(sql: Sql, rows: BatchRows, opts: WriteOptions =
       refused: [...a.refused, ...b.refused],
     };
   }
+}
+
+/** What a lane's last batch says about its next one (see WriteOptions). */
+export interface LaneHint {
+  expectUnchanged: boolean;
+  expectNew: boolean;
+}
+
+/**
+ * The import's sink for the writer pool: one batch, one transaction. A retry takes the safe merge
+ * and no early COMMIT. `done` hears each written batch's outcome (counts, refused rows).
+ */
+export function importSink(sql: Sql, run: Pick<WriteOptions, 'runId' | 'source' | 'seenRun'>, done: (batch: RowBatch, r: BatchResult) => Promise<void>): Sink<RowBatch, LaneHint> {
+  return {
+    async write(batch, { hint, retry, signal }) {
+      const opts: WriteOptions = retry ? { ...run, signal } : { ...run, signal, ...hint };
+      const r = await writeBatch(sql, batch, opts);
+      await done(batch, r);
+      return { expectUnchanged: r.inserted + r.updated === 0, expectNew: r.inserted === batch.length };
+    },
+    mayHaveCommitted: commitInDoubt,
+    describe: (batch) => `batch of ${batch.length} rows from ${typeof batch.where(0) === 'number' ? 'line ' : ''}${batch.where(0)}`,
+  };
 }

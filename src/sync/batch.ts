@@ -43,13 +43,12 @@ export class PriceBatch {
   }
 
   /** Empties the batch for reuse (its buffers stay). */
-  reset(): this {
+  clear(): void {
     this.length = 0;
     this.superseded = 0;
     this.pricesEnd = 0;
     this.slots.fill(0);
     this.dead.fill(0);
-    return this;
   }
 
   get full(): boolean {

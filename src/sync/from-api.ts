@@ -5,7 +5,7 @@
 // as they arrive.
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CarsError, isCarsError } from '../errors.js';
-import type { Sql } from '../db/pool.js';
+import { isConnectionError, type Sql } from '../db/pool.js';
 import type { HttpClient } from '../http/client.js';
 import { validatePrice } from '../import/validate.js';
 import type { Progress } from '../progress.js';
@@ -13,7 +13,6 @@ import type { RunReport } from '../report.js';
 import { scalarText, vinKey } from './feed-rows.js';
 import type { CsvList } from '../csv-list.js';
 import { shardOf, type Shard } from './shard.js';
-import { connectionLost } from './driver.js';
 import type { PriceWriter } from './writer.js';
 
 export const PAGE_SIZE = 1000;
@@ -157,13 +156,13 @@ async function* carPages(r: ApiRun): AsyncGenerator<string[]> {
       try {
         rows = await q();
       } catch (e) {
-        if (!connectionLost(e)) throw e;
+        if (!isConnectionError(e)) throw e;
         await sleep(500); // a killed connection: once more on a new one
         rows = await q();
       }
       return rows.map((x) => x.vin as string);
     } catch (e) {
-      if (!connectionLost(e)) throw e;
+      if (!isConnectionError(e)) throw e;
       throw new CarsError('DB_UNAVAILABLE', `database connection lost and not regained while reading the cars (${(e as { code?: string }).code}): ${r.writer.committedSoFar()}; run the same command again to finish`, { cause: e });
     } finally {
       r.report.add('list', performance.now() - t0);

@@ -1,7 +1,7 @@
 // Which shard a VIN belongs to, and the advisory lock keys of a sync. Pure.
 //
-// Writers are chosen by FNV-1a of the VIN modulo the worker count (workerFor in
-// commands/import.ts). The shard must not repeat that split: with `--shard 0/2 --workers 2` on the
+// Writer lanes are chosen by FNV-1a of the VIN modulo the lane count (WriterPool.lane in
+// src/pipeline/writer-pool.ts). The shard must not repeat that split: with `--shard 0/2 --workers 2` on the
 // same hash, every car of shard 0 would land on worker 0 and the other writer would idle. FNV-1a's
 // low bits depend only on the low bits of its inputs, so a different seed would not help (the
 // residues mod 2^k of two seeds are a fixed function of each other). The shard therefore takes the
@@ -16,7 +16,7 @@ export interface Shard {
   count: number;
 }
 
-/** 32-bit FNV-1a of the UTF-16 code units, as an unsigned integer (the hash of workerFor). */
+/** 32-bit FNV-1a of the UTF-16 code units, as an unsigned integer (the hash of the writer lanes). */
 export function fnv1a(s: string): number {
   let h = 0x811c9dc5;
   for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193);

@@ -1,35 +1,17 @@
-// The price writers: rows split among `workers` writers by FNV-1a of the VIN (the hash of
-// workerFor in commands/import.ts), each writing batches of `batchSize` rows as one price_update
-// statement, one batch at a time, so one VIN is always written in input order and no two
-// statements wait on each other's rows. A worker holds at most three batches: one being written,
-// one ready behind it (so reading goes on while a write runs) and one filling; memory stays at
-// 3 x workers x batch size rows whatever the feed size.
+// The price sync's sink for the writer pool (src/pipeline/writer-pool.ts): lanes by FNV-1a of the
+// VIN, each batch of `batchSize` rows one price_update statement, so one VIN is always written in
+// input order and no two statements wait on each other's rows. Three batches a lane: memory stays
+// at 3 x workers x batch size rows whatever the feed size.
 // With `dryRun`, a batch reads the stored prices instead and compares.
 import { randomUUID } from 'node:crypto';
-import { setTimeout as sleep } from 'node:timers/promises';
-import postgres from 'postgres';
 import { CarsError } from '../errors.js';
-import { databaseError, type Sql } from '../db/pool.js';
-import type { Target } from '../db/target.js';
+import type { Sql } from '../db/pool.js';
 import { namedQuery } from '../db/queries.js';
 import type { Logger } from '../logger.js';
+import { BatchFailure, WriterPool } from '../pipeline/writer-pool.js';
 import { PriceBatch } from './batch.js';
-import { connectionLost } from './driver.js';
 import { canonicalStoredPrice } from './feed-rows.js';
 import { fnv1a } from './shard.js';
-import { describeError, isTransientError, TRANSIENT_BACKOFF } from '../db/sqlstate.js';
-import { backoffDelay } from '../http/backoff.js';
-
-/** A batch that could not be written; see PriceWriter.finalError(). */
-export class WriterFailure extends Error {
-  constructor(
-    readonly code: 'DB_UNAVAILABLE' | 'DB_BUSY',
-    readonly reason: string,
-    options?: { cause?: unknown },
-  ) {
-    super(reason, options);
-  }
-}
 
 export interface PriceChange {
   vin: string;
@@ -64,20 +46,6 @@ interface BatchResult {
   changes?: PriceChange[];
 }
 
-interface Worker {
-  /** The batch being filled. */
-  filling: PriceBatch;
-  startedAt: number;
-  /** Batches handed to this worker, in order; the first one is being written. */
-  queue: PriceBatch[];
-  running: Promise<void> | undefined;
-  /** Woken whenever a batch of this worker is done. */
-  waiters: Array<() => void>;
-}
-
-/** Batches a worker holds besides the one filling: one being written, one ready behind it. */
-const QUEUE_DEPTH = 2;
-
 export class PriceWriter {
   /** Rows whose outcome is known (written or compared). */
   done = 0;
@@ -88,61 +56,65 @@ export class PriceWriter {
   unknown = 0;
   /** Changes committed to the database (not counting a dry run). */
   committed = 0;
-  /** Rows of a batch that was in flight when the connection was lost for good: committed or not, nobody knows. */
-  inDoubt = 0;
   readonly firstChanges: PriceChange[] = [];
-  private readonly workers: Worker[];
-  private readonly spare: PriceBatch[] = [];
-  private fatal: unknown;
+  private readonly pool: WriterPool<PriceBatch, undefined>;
+  /** Each batch's token in sync_batches, made at its first attempt. */
+  private readonly tokens = new Map<PriceBatch, string>();
 
   constructor(
     private readonly sql: Sql,
-    private readonly target: Target,
     private readonly o: WriterOptions,
     private readonly hooks: WriterHooks,
   ) {
-    this.workers = Array.from({ length: o.workers }, () => ({ filling: this.newBatch(), startedAt: 0, queue: [], running: undefined, waiters: [] }));
+    // Three batches a lane: one being written, one ready behind it (so reading goes on while a
+    // write runs) and one filling.
+    this.pool = new WriterPool<PriceBatch, undefined>(
+      {
+        write: (batch, { retry }) => this.write(batch, retry),
+        mayHaveCommitted: () => !o.dryRun,
+        describe: (batch) => `batch of ${batch.length} prices`,
+      },
+      {
+        lanes: o.workers,
+        batchesPerLane: 3,
+        newBatch: () => new PriceBatch(o.batchSize),
+        firstHint: undefined,
+        retry: { waitMs: o.retryWaitMs ?? 60_000 },
+        warn: hooks.log.warn,
+        maxBatchAgeMs: o.maxBatchAgeMs,
+        measure: () => {
+          const t0 = performance.now();
+          return () => hooks.timing(performance.now() - t0);
+        },
+      },
+    );
+  }
+
+  /** Rows of a batch that was in flight when the connection was lost for good: committed or not, nobody knows. */
+  get inDoubt(): number {
+    return this.pool.inDoubt;
   }
 
   /**
    * Takes one checked row (VIN of 17 characters, canonical price). Returns a promise only when the
-   * caller must wait: its worker already has a batch being written and one ready.
+   * caller must wait: no batch is free to fill. (A VIN already in the batch being filled is
+   * superseded there: the later price wins, as in an import batch.)
    */
   add(vin: string, price: string, line = 0): Promise<void> | undefined {
-    if (this.fatal) throw this.fatal;
     const hash = fnv1a(vin);
-    const w = this.workers[hash % this.workers.length];
-    const b = w.filling;
-    if (b.length === 0) w.startedAt = performance.now();
-    // The common case stays synchronous: a million rows, no million promises. (A VIN already in
-    // the batch being filled is superseded there: the later price wins, as in an import batch.)
-    if (!b.full) {
-      b.add(vin, price, line, hash);
-      const old = this.o.maxBatchAgeMs !== undefined && performance.now() - w.startedAt >= this.o.maxBatchAgeMs;
-      return b.full || old ? this.submit(w) : undefined;
-    }
-    return this.addAfterSubmit(w, vin, price, line, hash);
-  }
-
-  /** A full batch: hand it over first. */
-  private async addAfterSubmit(w: Worker, vin: string, price: string, line: number, hash: number): Promise<void> {
-    do await this.submit(w);
-    while (w.filling.full);
-    w.filling.add(vin, price, line, hash);
-    if (w.filling.length === 1) w.startedAt = performance.now();
-    if (w.filling.full) await this.submit(w);
+    const lane = this.pool.lane(hash);
+    this.pool.batch(lane).add(vin, price, line, hash);
+    return this.pool.added(lane);
   }
 
   /** Writes every batch still filling and waits for all of them. */
-  async close(): Promise<void> {
-    for (const w of this.workers) await this.submit(w);
-    for (const w of this.workers) while (w.running) await w.running;
-    if (this.fatal) throw this.fatal;
+  close(): Promise<void> {
+    return this.pool.close();
   }
 
   /** Waits for the batches already handed over (after an error elsewhere). */
-  async settle(): Promise<void> {
-    for (const w of this.workers) while (w.running) await w.running;
+  settle(): Promise<void> {
+    return this.pool.settle();
   }
 
   /** "N price changes were committed before it", for messages about a run cut short. */
@@ -158,44 +130,11 @@ export class PriceWriter {
     await this.sql`delete from sync_batches where run_id = ${this.o.runId} or created_at < now() - interval '1 day'`.catch(() => undefined);
   }
 
-  private newBatch(): PriceBatch {
-    return this.spare.pop()?.reset() ?? new PriceBatch(this.o.batchSize);
-  }
-
-  /** Hands the filling batch to its worker's queue, once the queue has room. */
-  private async submit(w: Worker): Promise<void> {
-    while (w.queue.length >= QUEUE_DEPTH && !this.fatal) await new Promise<void>((r) => w.waiters.push(r));
-    if (this.fatal) throw this.fatal;
-    const batch = w.filling;
-    if (batch.length === 0) return;
-    w.filling = this.newBatch();
-    w.queue.push(batch);
-    w.running ??= this.drain(w);
-  }
-
-  /** Writes a worker's batches one after the other, in the order they came. */
-  private async drain(w: Worker): Promise<void> {
-    while (w.queue.length) {
-      if (!this.fatal) {
-        try {
-          await this.write(w.queue[0]);
-        } catch (e) {
-          this.fatal ??= e;
-        }
-      }
-      this.spare.push(w.queue.shift()!);
-      const waiters = w.waiters;
-      w.waiters = [];
-      for (const wake of waiters) wake();
-    }
-    w.running = undefined;
-  }
-
-  private async write(batch: PriceBatch): Promise<void> {
-    const t0 = performance.now();
-    const token = randomUUID();
-    const r = await this.withRetry(batch.length, (retry) => (this.o.dryRun ? this.compare(batch) : this.update(batch, token, retry)));
-    this.hooks.timing(performance.now() - t0);
+  /** One attempt at a batch (the pool retries), then its counts. */
+  private async write(batch: PriceBatch, retry: boolean): Promise<undefined> {
+    if (!retry) this.tokens.set(batch, randomUUID());
+    const r = this.o.dryRun ? await this.compare(batch) : await this.update(batch, this.tokens.get(batch)!, retry);
+    this.tokens.delete(batch);
     this.done += batch.length;
     this.superseded += batch.superseded;
     this.changed += r.changed;
@@ -207,6 +146,7 @@ export class PriceWriter {
     // In batch order, so the list follows the feed.
     const unknown = r.unknown.map((vin) => batch.indexOf(vin)).sort((a, b) => a - b);
     for (const i of unknown) await this.hooks.unknown(batch.vin(i), batch.price(i), batch.line(i));
+    return undefined;
   }
 
   /**
@@ -251,54 +191,12 @@ export class PriceWriter {
   }
 
   /**
-   * A killed connection is retried once on a new one; a transient error (deadlock, timeout, too
-   * many connections) with backoff for up to `retryWaitMs`; then the run ends with exit 5.
-   */
-  private async withRetry(rows: number, fn: (retry: boolean) => Promise<BatchResult>): Promise<BatchResult> {
-    let connectionRetried = false;
-    let firstTransient: number | undefined;
-    let attempt = 0;
-    for (let retry = false; ; retry = true) {
-      try {
-        return await fn(retry);
-      } catch (e) {
-        if (connectionLost(e)) {
-          if (connectionRetried) {
-            if (!this.o.dryRun) this.inDoubt += rows;
-            throw new WriterFailure('DB_UNAVAILABLE', `database connection lost and not regained (${(e as { code?: string }).code})`, { cause: e });
-          }
-          connectionRetried = true;
-          this.hooks.log.warn(`warning: database connection lost (${(e as { code?: string }).code}); retrying the batch once on a new connection`);
-          await sleep(500);
-          continue;
-        }
-        if (isTransientError(e)) {
-          const now = performance.now();
-          firstTransient ??= now;
-          const wait = Math.round(backoffDelay(++attempt, TRANSIENT_BACKOFF));
-          if (now - firstTransient + wait > (this.o.retryWaitMs ?? 60_000)) {
-            throw new WriterFailure('DB_BUSY', `the database kept failing a batch of ${rows} prices with transient errors for ${((now - firstTransient) / 1000).toFixed(1)} s (${attempt} tries; the last: ${describeError(e)})`, { cause: e });
-          }
-          this.hooks.log.warn(`warning: a batch of ${rows} prices: ${describeError(e)}; retrying it whole in ${wait} ms`);
-          await sleep(wait);
-          continue;
-        }
-        throw this.dbError(e);
-      }
-    }
-  }
-
-  /**
    * The error to end the run with, once every writer has stopped (close() or settle()): a
    * writer's failure gets the count of changes committed by all of them only then.
    */
   finalError(e: unknown): unknown {
-    if (!(e instanceof WriterFailure)) return e;
+    if (!(e instanceof BatchFailure)) return e;
     const done = this.o.dryRun ? 'nothing was written (dry run)' : this.committedSoFar();
     return new CarsError(e.code, `${e.reason}: ${done}; run the same command again to finish`, { cause: e.cause });
-  }
-
-  private dbError(e: unknown): unknown {
-    return e instanceof postgres.PostgresError ? databaseError(e, this.target) : e;
   }
 }

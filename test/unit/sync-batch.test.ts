@@ -31,7 +31,7 @@ describe('PriceBatch', () => {
     expect(b.vinArray()).toBe(`{${B},${A}}`);
     expect(b.priceArray()).toBe('{5,3}');
     expect([b.indexOf(A), b.live(0), b.live(2), b.live(3)]).toEqual([3, false, false, true]);
-    b.reset();
+    b.clear();
     expect(b.add(A, '2', 2)).toBe(false);
     expect([b.superseded, b.priceArray()]).toEqual([0, '{2}']);
   });

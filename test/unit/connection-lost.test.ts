@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { connectionLost } from '../../src/sync/driver.js';
+import { isConnectionError } from '../../src/db/pool.js';
 
-describe('connectionLost', () => {
+describe('isConnectionError', () => {
   it.each([
     ['CONNECTION_CLOSED', true],
     ['ECONNRESET', true],
@@ -9,10 +9,12 @@ describe('connectionLost', () => {
     ['57P01', true], // pg_terminate_backend
     ['EPIPE', true], // a query written after the kill
     ['ERR_STREAM_DESTROYED', true],
+    ['ECONNABORTED', true],
+    ['ERR_SOCKET_CLOSED', true],
     ['23505', false], // the server refused a statement: not a lost connection
     ['57014', false], // statement timeout
     [undefined, false],
   ])('%s -> %s', (code, lost) => {
-    expect(connectionLost(Object.assign(new Error('x'), { code }))).toBe(lost);
+    expect(isConnectionError(Object.assign(new Error('x'), { code }))).toBe(lost);
   });
 });
