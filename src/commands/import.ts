@@ -18,6 +18,7 @@ import { RejectsFile, REJECT_COLUMNS } from '../import/rejects.js';
 import { finishSnapshot, forgetListed, ListedVins } from '../import/snapshot.js';
 import { defaultListPath, listLabel, pruneLists } from '../csv-list.js';
 import { createProgress } from '../progress.js';
+import { readLoop } from '../pipeline/read-loop.js';
 import type { Command, Deps, Outcome } from '../runner.js';
 import type { Sql } from '../db/pool.js';
 
@@ -167,76 +168,53 @@ async function runImport(source: string, o: ImportOptions, deps: Deps, open: Sou
   let ord = 0;
   let remoteFailure: CarsError | undefined;
   let fatal: unknown;
-  const iterator = src.items[Symbol.asyncIterator]();
-  try {
-    for (;;) {
-      let t0 = performance.now();
-      const next = await iterator.next();
-      report.add('read', performance.now() - t0);
-      noteEncoding();
-      if (next.done) break;
-      t0 = performance.now();
-      for (const item of next.value as SourceItem[]) {
-        rows.read++;
-        if (item.kind === 'malformed') {
-          await reject(item.values ?? [], item.where, item.error, item.raw);
-          continue;
-        }
-        let lane: number;
-        if (item instanceof CsvRow && item.count === columns.length && encoder.encode(item)) {
-          // The fast path: a plain CSV record, from its bytes to its COPY line.
-          if (o.dryRun) {
-            rows.valid++;
-            if (listed) await listed.add(encoder.out.toString('latin1', 0, 17));
-            continue;
-          }
-          lane = pool!.lane(encoder.vinHash);
-          pool!.batch(lane).addEncoded(ord++, item, encoder);
-        } else {
-          if (item instanceof CsvRow && !item.isUtf8()) {
-            // Never stored with U+FFFD: the row is refused, and kept in the rejects file as Windows-1252 read it.
-            await reject(item.fieldsAs('windows-1252'), item.where, notUtf8(item, text));
-            continue;
-          }
-          const values = item.values;
-          if (values.length !== columns.length) {
-            await reject(values, item.where, `wrong number of fields: expected ${columns.length}, got ${values.length}`, values.join(','));
-            continue;
-          }
-          // (An absent column's index is -1, and values[-1] is undefined: absent means empty.)
-          const v = validateFields(values[vinAt], values[brandAt], values[modelAt], values[yearAt], values[priceAt], values[mileageAt], values[conditionAt], values[colorAt], values[listedAt], validation);
-          if (!v.ok) {
-            await reject(values, item.where, v.error);
-            continue;
-          }
-          if (o.dryRun) {
-            rows.valid++;
-            if (listed) await listed.add(v.row.vin);
-            continue;
-          }
-          const hash = fnv1a(v.row.vin);
-          lane = pool!.lane(hash);
-          pool!.batch(lane).add(ord++, item.where, v.row, values, hash);
-        }
-        const wait = pool!.added(lane);
-        if (wait) {
-          const t1 = performance.now();
-          await wait;
-          t0 += performance.now() - t1; // waiting for a writer is not validation time
-        }
+  /** One record: rejected, or into its lane's batch; a promise when it must wait for a writer. */
+  const handle = (item: SourceItem): Promise<void> | undefined => {
+    rows.read++;
+    if (item.kind === 'malformed') return reject(item.values ?? [], item.where, item.error, item.raw);
+    let lane: number;
+    if (item instanceof CsvRow && item.count === columns.length && encoder.encode(item)) {
+      // The fast path: a plain CSV record, from its bytes to its COPY line.
+      if (o.dryRun) {
+        rows.valid++;
+        return listed?.add(encoder.out.toString('latin1', 0, 17));
       }
-      report.add('validate', performance.now() - t0);
-      progress.update(rows.read, src.bytesRead());
-      if (pool?.failed) break; // (its failure is thrown once every lane has stopped, below)
-      if (signal.aborted) {
-        stopReason = 'interrupted';
-        break;
+      lane = pool!.lane(encoder.vinHash);
+      pool!.batch(lane).addEncoded(ord++, item, encoder);
+    } else {
+      // Never stored with U+FFFD: the row is refused, and kept in the rejects file as Windows-1252 read it.
+      if (item instanceof CsvRow && !item.isUtf8()) return reject(item.fieldsAs('windows-1252'), item.where, notUtf8(item, text));
+      const values = item.values;
+      if (values.length !== columns.length) return reject(values, item.where, `wrong number of fields: expected ${columns.length}, got ${values.length}`, values.join(','));
+      // (An absent column's index is -1, and values[-1] is undefined: absent means empty.)
+      const v = validateFields(values[vinAt], values[brandAt], values[modelAt], values[yearAt], values[priceAt], values[mileageAt], values[conditionAt], values[colorAt], values[listedAt], validation);
+      if (!v.ok) return reject(values, item.where, v.error);
+      if (o.dryRun) {
+        rows.valid++;
+        return listed?.add(v.row.vin);
       }
-      if (o.maxRejects !== undefined && rows.rejected > o.maxRejects) {
-        stopReason = 'max-rejects';
-        break;
-      }
+      const hash = fnv1a(v.row.vin);
+      lane = pool!.lane(hash);
+      pool!.batch(lane).add(ord++, item.where, v.row, values, hash);
     }
+    return pool!.added(lane);
+  };
+  try {
+    const stop = await readLoop({
+      items: src.items as AsyncIterable<SourceItem[]>,
+      report,
+      signal,
+      handle,
+      afterRead: noteEncoding,
+      afterChunk: () => {
+        progress.update(rows.read, src.bytesRead());
+        if (pool?.failed) return 'failed'; // (its failure is thrown once every lane has stopped, below)
+        if (signal.aborted) return 'interrupted';
+        if (o.maxRejects !== undefined && rows.rejected > o.maxRejects) return 'max-rejects';
+        return undefined;
+      },
+    });
+    if (stop === 'interrupted' || stop === 'max-rejects') stopReason = stop;
   } catch (e) {
     // A feed that broke: the rows read before it are still written (below), then it is reported
     // with the count of rows committed, so the operator knows that running again finishes the job.
@@ -256,7 +234,6 @@ async function runImport(source: string, o: ImportOptions, deps: Deps, open: Sou
       report.add('flush', performance.now() - t0);
       report.span('flush', t0);
       progress.update(rows.read, src.bytesRead());
-      await iterator.return?.(undefined);
       await src.close?.();
       await rejects.close(); // (last: a rejects file that could not be written fails the run, exit 2)
     }

@@ -4,6 +4,7 @@
 // are in flight at once, so memory stays flat whatever the table size. Answers go to the writers
 // as they arrive.
 import { setTimeout as sleep } from 'node:timers/promises';
+import pLimit from 'p-limit';
 import { CarsError, isCarsError } from '../errors.js';
 import { isConnectionError, type Sql } from '../db/pool.js';
 import type { HttpClient } from '../http/client.js';
@@ -67,7 +68,6 @@ export function readAnswer(vin: string, data: unknown): { ok: true; price: strin
 
 export async function syncFromApi(r: ApiRun, tally: ApiTally): Promise<void> {
   const { http, writer, report } = r;
-  const inFlight = new Set<Promise<void>>();
   let fatal: unknown;
 
   const fail = async (vin: string, url: string, error: string) => {
@@ -94,43 +94,34 @@ export async function syncFromApi(r: ApiRun, tally: ApiTally): Promise<void> {
     await writer.add(vin, a.price);
   };
 
-  const pages = carPages(r);
+  // Cars asked at once: at most maxInFlight (the HTTP client's own limit and rate pace the requests).
+  const limit = pLimit(r.maxInFlight);
+  /** Whether to ask no more cars, and why (checked before each car). */
+  const stopping = (): boolean => {
+    if (fatal !== undefined || tally.stop) return true;
+    if (r.signal.aborted) tally.stop = 'interrupted';
+    else if (tally.failed > r.maxFailures) tally.stop = 'failures';
+    // The service is down, not one car at fault: stop before asking thousands more in vain.
+    else if (tally.answered === 0 && tally.failed >= Math.max(2 * r.maxInFlight, 20)) tally.stop = 'down';
+    return !!tally.stop;
+  };
+  const ask = async (vin: string): Promise<void> => {
+    if (stopping()) return;
+    tally.checked++;
+    await check(vin).catch((e) => {
+      fatal ??= e;
+    });
+  };
   try {
-    outer: for await (const page of pages) {
-      for (const vin of page) {
-        if (r.shard && shardOf(vin, r.shard.count) !== r.shard.index) {
-          tally.skipped++;
-          continue;
-        }
-        while (inFlight.size >= r.maxInFlight) await Promise.race(inFlight);
-        if (fatal) break outer;
-        if (r.signal.aborted) {
-          tally.stop = 'interrupted';
-          break outer;
-        }
-        if (tally.failed > r.maxFailures) {
-          tally.stop = 'failures';
-          break outer;
-        }
-        // The service is down, not one car at fault: stop before asking thousands more in vain.
-        if (tally.answered === 0 && tally.failed >= Math.max(2 * r.maxInFlight, 20)) {
-          tally.stop = 'down';
-          break outer;
-        }
-        tally.checked++;
-        const p: Promise<void> = check(vin)
-          .catch((e) => {
-            fatal ??= e;
-          })
-          .finally(() => inFlight.delete(p));
-        inFlight.add(p);
-      }
+    for await (const page of carPages(r)) {
+      const mine = r.shard ? page.filter((vin) => shardOf(vin, r.shard!.count) === r.shard!.index) : page;
+      tally.skipped += page.length - mine.length;
+      await limit.map(mine, ask);
       r.progress.update(tally.checked, 0);
+      if (fatal !== undefined || tally.stop) break;
     }
   } catch (e) {
     fatal ??= e;
-  } finally {
-    await Promise.all(inFlight);
   }
   const t0 = performance.now();
   try {

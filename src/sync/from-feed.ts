@@ -7,6 +7,7 @@ import type { Progress } from '../progress.js';
 import type { Feed, FeedItem } from './feed.js';
 import { shardOf, type Shard } from './shard.js';
 import type { PriceWriter } from './writer.js';
+import { readLoop } from '../pipeline/read-loop.js';
 
 export interface FeedRun {
   feed: Feed;
@@ -30,54 +31,38 @@ export interface FeedTally {
 
 export async function syncFromFeed(r: FeedRun, tally: FeedTally): Promise<void> {
   const { feed, shard, writer, rejects, report } = r;
-  const iterator = feed.items[Symbol.asyncIterator]();
-  let failure: unknown;
-  try {
-    for (;;) {
-      let t0 = performance.now();
-      let next: IteratorResult<FeedItem[]>;
-      try {
-        next = await iterator.next();
-      } catch (e) {
-        throw readError(e, feed.name, r.remote);
-      }
-      report.add('read', performance.now() - t0);
-      if (next.done) break;
-      t0 = performance.now();
-      let waited = 0;
-      for (const item of next.value) {
-        if (shard) {
-          // A line too broken to name a VIN belongs to shard 0, so that it is rejected exactly once.
-          const key = item.kind === 'row' ? item.vin : item.key;
-          if ((key === undefined ? 0 : shardOf(key, shard.count)) !== shard.index) {
-            tally.skipped++;
-            continue;
-          }
-        }
-        if (item.kind === 'reject') {
-          tally.rejected++;
-          await rejects.add(item.values, item.line, item.error, item.raw);
-          continue;
-        }
-        tally.checked++;
-        const wait = writer.add(item.vin, item.price, item.line);
-        if (wait) {
-          const t1 = performance.now();
-          await wait;
-          waited += performance.now() - t1;
-        }
-      }
-      report.add('validate', performance.now() - t0 - waited);
-      r.progress.update(tally.checked + tally.rejected, feed.bytesRead());
-      if (r.signal.aborted) {
-        tally.interrupted = true;
-        break;
+  const handle = (item: FeedItem): Promise<void> | undefined => {
+    if (shard) {
+      // A line too broken to name a VIN belongs to shard 0, so that it is rejected exactly once.
+      const key = item.kind === 'row' ? item.vin : item.key;
+      if ((key === undefined ? 0 : shardOf(key, shard.count)) !== shard.index) {
+        tally.skipped++;
+        return undefined;
       }
     }
+    if (item.kind === 'reject') {
+      tally.rejected++;
+      return rejects.add(item.values, item.line, item.error, item.raw);
+    }
+    tally.checked++;
+    return writer.add(item.vin, item.price, item.line);
+  };
+  let failure: unknown;
+  try {
+    const stop = await readLoop({
+      items: feed.items,
+      report,
+      signal: r.signal,
+      handle,
+      readError: (e) => readError(e, feed.name, r.remote),
+      afterChunk: () => {
+        r.progress.update(tally.checked + tally.rejected, feed.bytesRead());
+        return undefined;
+      },
+    });
+    tally.interrupted = stop === 'interrupted';
   } catch (e) {
     failure = e;
-  } finally {
-    await iterator.return?.(undefined).catch(() => undefined);
   }
   // Rows already read are written either way, so every checked row has its outcome.
   const t0 = performance.now();
