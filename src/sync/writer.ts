@@ -40,7 +40,7 @@ export interface WriterHooks {
   timing(ms: number): void;
 }
 
-interface BatchResult {
+interface PriceResult {
   changed: number;
   unknown: string[];
   changes?: PriceChange[];
@@ -155,7 +155,7 @@ export class PriceWriter {
    * uncatchable TypeError (porsager/postgres#1154, #1208) and takes the process down.
    * A retry first asks sync_batches whether the first attempt committed after all.
    */
-  private async update(batch: PriceBatch, token: string, retry: boolean): Promise<BatchResult> {
+  private async update(batch: PriceBatch, token: string, retry: boolean): Promise<PriceResult> {
     const vins = batch.vinArray();
     if (retry) {
       const [landed] = await this.sql`select changed from sync_batches where token = ${token}::uuid`;
@@ -169,7 +169,7 @@ export class PriceWriter {
   }
 
   /** Dry run: the stored prices of the batch, compared with the new ones. */
-  private async compare(batch: PriceBatch): Promise<BatchResult> {
+  private async compare(batch: PriceBatch): Promise<PriceResult> {
     const rows = await this.sql`select vin, price::text as price from cars where vin = any(${batch.vinArray()}::text[])`;
     const stored = new Map<string, string>();
     for (const r of rows) stored.set(r.vin as string, canonicalStoredPrice(r.price as string));
