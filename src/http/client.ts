@@ -309,15 +309,15 @@ export function createHttpClient(opts: HttpOptions, log: Logger): HttpClient {
   }
 
   /**
-   * Counts an answer and adapts the rate: a 429, or a 503 with Retry-After (a server shedding load
-   * says so; a bare 503 is taken for a fault, as a 502 or 504 is), lowers it; any other answer
-   * below 500 raises it.
+   * Counts an answer and adapts the rate: a 429 or a 503 (with or without Retry-After: a server
+   * shedding load often sends a bare 503, and slowing down is what it needs) lowers it; any other
+   * answer below 500 raises it.
    */
-  function countStatus(status: number, sentAt: number, retryAfter: unknown): void {
+  function countStatus(status: number, sentAt: number): void {
     const key = String(status);
     figures.statuses[key] = (figures.statuses[key] ?? 0) + 1;
     // The adaptive rate: the server asks for fewer requests, or took one well.
-    if (status === 429 || (status === 503 && retryAfter !== undefined)) bucket.setRate(adaptive.onThrottled(sentAt, performance.now()));
+    if (status === 429 || status === 503) bucket.setRate(adaptive.onThrottled(sentAt, performance.now()));
     else if (status < 500 && status !== 408) bucket.setRate(adaptive.onSuccess());
   }
 
@@ -383,7 +383,7 @@ export function createHttpClient(opts: HttpOptions, log: Logger): HttpClient {
         // the rate window for 1 s from now (token-bucket.ts).
         grant.answered();
       }
-      countStatus(res.statusCode, sentAt, res.headers['retry-after']);
+      countStatus(res.statusCode, sentAt);
       const reply: Reply = { status: res.statusCode, statusText: res.statusText, headers: res.headers, body: res.body, url: url.href };
       if (!REDIRECT_STATUSES.has(reply.status)) return reply;
 
@@ -415,7 +415,7 @@ export function createHttpClient(opts: HttpOptions, log: Logger): HttpClient {
     await discard(reply.body);
     const retryable = retryStatuses.has(reply.status);
     const retryAfterMs = retryable ? parseRetryAfter(reply.headers['retry-after'], Date.now()) : undefined;
-    return new AttemptFailure(statusLine(reply), retryable, { retryAfterMs, throttled: reply.status === 429, slowDown: reply.status === 503 && retryAfterMs !== undefined });
+    return new AttemptFailure(statusLine(reply), retryable, { retryAfterMs, throttled: reply.status === 429, slowDown: reply.status === 503 });
   }
 
   /** `throttled`: the retries ran out on 429s; the message says which --rate would have fit. */

@@ -425,6 +425,16 @@ describe('rate and concurrency, as the server sees them', () => {
     expect(s.rate.lowest).toBeLessThanOrEqual(60);
   });
 
+  it('lowers the rate on a 503 without Retry-After too, as on a 429; a 502 or 504 does not', async () => {
+    server.route('/shed', [{ status: 503 }, { body: 'ok' }]);
+    server.route('/faults', [{ status: 502 }, { status: 504 }, { body: 'ok' }]);
+    const http = client({ rate: 100 });
+    await http.getText(server.url('/faults'));
+    expect(http.stats()).toMatchObject({ throttled: 0, rate: { start: 100, lowest: 100 } });
+    await http.getText(server.url('/shed'));
+    expect(http.stats()).toMatchObject({ throttled: 1, rate: { start: 100, lowest: 70 } });
+  });
+
   it('a run that fails on 429s names a --rate that would have fit', async () => {
     server.setLimitReq({ rate: 20, burst: 1 });
     server.route('/item/:n', (req) => ({ json: { n: Number(req.params.n) } }));
