@@ -250,9 +250,13 @@ async function runSync(o: SyncOptions, deps: Deps): Promise<Outcome> {
   return { status: 'ok' };
 }
 
-/** What to change when cars of the price API failed: a lower --rate when the service throttled, else more --retries. */
+/**
+ * What to change when cars of the price API failed: a lower --rate when the service said 429 (too
+ * many requests), else more --retries. (A bare 503 lowers the rate too, but a car whose price
+ * answers 503 for good is no sign of a rate that is too high.)
+ */
 function apiAdvice(http: HttpFigures | undefined, o: SyncOptions): string {
-  if (http && http.throttled > 0) {
+  if (http && http.throttled > 0 && (http.statuses['429'] ?? 0) > 0) {
     return `; the service throttled ${http.throttled} answers while the rate went down to ${http.rate.lowest} req/s: try --rate ${Math.max(1, Math.floor(http.rate.lowest))} (or more --retries than ${o.retries})`;
   }
   return `; if the service fails now and then, more --retries than ${o.retries} may ride it out`;
