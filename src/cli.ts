@@ -393,6 +393,8 @@ program
   .addOption(new Option('--retries <n>', 'HTTP retries per request (URLs)').argParser(intIn(0, 100)).default(5))
   .addOption(new Option('--retry-on <codes>', 'HTTP statuses retried, comma-separated, or none (URLs; default 408,429,500,502,503,504)').argParser(retryStatuses))
   .addOption(new Option('--timeout <ms>', 'HTTP headers and stalled-body timeout (URLs)').argParser(intIn(1, 3_600_000)).default(5000))
+  .option('--restart', 'a paginated feed starts at its first page, not where an earlier run stopped')
+  .option('--refetch', 'fetch a URL whole, without asking whether it changed since the last complete run')
   .addOption(dbRetryWait())
   .addOption(listOptions()[0])
   .addOption(listOptions()[1])
@@ -410,7 +412,12 @@ Examples:
   cars import fixtures/dealers/excel-europe.csv --decimal ,
   cars import fixtures/dealers/autohaus.csv --delimiter ';' --map Fahrgestellnummer=vin --map Marke=brand
   cars import dealer.csv --rejects dealer-rejects.csv --max-rejects 100
-  cars import dealer.csv --dry-run --json`,
+  cars import dealer.csv --dry-run --json
+  cars import https://dealer.example.com/api/cars --restart
+
+A paginated feed (JSON pages) that stopped early resumes at its first page not committed;
+a URL whose last complete run left an ETag or Last-Modified is asked If-None-Match /
+If-Modified-Since, and a 304 ends the run at once (exit 0).`,
   )
   .action(async (source: string, o: ImportOptions, cmd: Command) => {
     if (o.snapshot && !o.source) throw new CarsError('USAGE', '--snapshot needs --source NAME: the source whose whole inventory the input is');
@@ -457,6 +464,7 @@ program
   .addOption(new Option('--retries <n>', 'HTTP retries per request').argParser(intIn(0, 100)).default(5))
   .addOption(new Option('--retry-on <codes>', 'HTTP statuses retried, comma-separated, or none (default 408,429,500,502,503,504)').argParser(retryStatuses))
   .addOption(new Option('--timeout <ms>', 'HTTP headers and stalled-body timeout').argParser(intIn(1, 3_600_000)).default(5000))
+  .option('--refetch', 'fetch a feed URL whole, without asking whether it changed since the last complete run')
   .addOption(dbRetryWait())
   .addOption(listOptions()[0])
   .addOption(listOptions()[1])
@@ -466,6 +474,7 @@ program
 Examples:
   cars sync-prices --feed https://prices.example.com/today.csv
   cars sync-prices --feed prices.ndjson --dry-run
+  cars sync-prices --feed https://prices.example.com/today.csv --refetch
   cars sync-prices --api https://prices.example.com --rate 200 --concurrency 32
   cars sync-prices --api https://prices.example.com --shard 0/4 --metrics-file /var/lib/node_exporter/cars.prom`,
   )

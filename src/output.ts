@@ -33,6 +33,14 @@ export function formatSummary(s: Summary): string {
     const eg = (snap as { would_mark?: string[] }).would_mark ?? [];
     lines.push(`  snapshot of ${shown(String(snap.source))} (dry run): listed ${n(snap.listed ?? 0)}, would mark ${n(snap.missing ?? 0)} sold${eg.length ? `, e.g. ${eg.join(', ')}` : ''}`);
   } else if (snap) lines.push(`  snapshot of ${shown(String(snap.source))}: listed ${n(snap.listed ?? 0)}, missing ${n(snap.missing ?? 0)}, marked sold ${n(snap.marked_sold ?? 0)}, relisted ${n(snap.relisted ?? 0)}`);
+  const feed = s.feed as { not_modified?: boolean; since_run?: number | null; resumed_at_page?: number; resumed_from_run?: number | null; resume_at_page?: number } | undefined;
+  if (feed?.not_modified) lines.push(`  feed: not modified since ${feed.since_run ? `run ${feed.since_run}` : 'the last complete run'}: nothing read`);
+  else if (feed) {
+    const said: string[] = [];
+    if (feed.resumed_at_page) said.push(`resumed at page ${feed.resumed_at_page}${feed.resumed_from_run ? ` (run ${feed.resumed_from_run} stopped there)` : ''}`);
+    if (feed.resume_at_page) said.push(`a rerun resumes at page ${feed.resume_at_page} (--restart starts over)`);
+    if (said.length) lines.push(`  feed: ${said.join('; ')}`);
+  }
   if (s.rejects_file) lines.push(`  rejects file: ${printable(s.rejects_file)}`);
   if (s.failures_file) lines.push(`  failures file: ${printable(String(s.failures_file))}`);
   if (typeof s.rows_per_second === 'number' && s.rows_per_second > 0) lines.push(`  rate: ${n(Math.round(s.rows_per_second))} rows/s`);

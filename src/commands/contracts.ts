@@ -34,6 +34,8 @@ export interface SyncOptions {
   overwrite?: boolean;
   /** Default lists older than this many days are removed. */
   keepLists: number;
+  /** `--refetch`: a feed URL is fetched whole, without asking whether it changed since the last complete run. */
+  refetch?: boolean;
 }
 
 export interface ExplainOptions {

@@ -21,6 +21,8 @@ import { createProgress } from '../progress.js';
 import { readLoop } from '../pipeline/read-loop.js';
 import type { Command, Deps, Outcome } from '../runner.js';
 import type { Sql } from '../db/pool.js';
+import type { FeedStart } from '../sources/remote.js';
+import { FeedRun, feedUrl } from './feed-run.js';
 
 export interface ImportOptions {
   format?: 'csv' | 'ndjson' | 'json';
@@ -60,16 +62,20 @@ export interface ImportOptions {
   overwrite?: boolean;
   /** Default lists older than this many days are removed. */
   keepLists: number;
+  /** `--restart`: a paginated feed starts at its first page, wherever an earlier run stopped. */
+  restart?: boolean;
+  /** `--refetch`: a URL is fetched whole, without asking whether it changed since the last complete run. */
+  refetch?: boolean;
 }
 
-/** Opens the source named on the command line. URLs come with the remote-feeds issue. */
-export type SourceOpener = (source: string, o: ImportOptions, deps: Deps) => Promise<RecordSource>;
+/** Opens the source named on the command line; a URL starts as `start` says (resumed, or asked conditionally). */
+export type SourceOpener = (source: string, o: ImportOptions, deps: Deps, start?: FeedStart) => Promise<RecordSource>;
 
-export const openFileSource: SourceOpener = async (source, o, deps) => {
+export const openFileSource: SourceOpener = async (source, o, deps, start) => {
   if (/^[a-z][a-z0-9+.-]*:\/\//i.test(source) || (o.format && o.format !== 'csv') || (!o.format && /\.(ndjson|jsonl|json)(\.gz)?$/i.test(source))) {
     // URLs, and NDJSON or paginated JSON from anywhere (by --format or by the file's extension).
     const { openRemoteSource } = await import('../sources/remote.js');
-    return openRemoteSource(source, o, deps);
+    return openRemoteSource(source, o, deps, start);
   }
   const input = await openInput(source, deps.stdin as Readable, { maxExpand: o.maxExpand });
   return csvSource(textOnly(input, o.encoding), csvOptions(source, o));
@@ -86,7 +92,28 @@ async function runImport(source: string, o: ImportOptions, deps: Deps, open: Sou
   if (o.dryRun) rows.valid = 0;
 
   pruneLists(deps.home, o.keepLists);
-  const src = await open(source, o, deps);
+  // A URL's state (where a paginated feed resumes, the validators to ask with); a dry run keeps none.
+  const url = o.dryRun ? undefined : feedUrl(source);
+  const feed = url
+    ? await FeedRun.begin(deps.db.sql, report.runId, log, { key: 'import', url, restart: o.restart, refetch: o.refetch, wholeFeed: o.snapshot ? 'a --snapshot reads the whole feed' : undefined })
+    : undefined;
+  let src: RecordSource;
+  try {
+    src = await open(source, o, deps, feed?.start);
+  } catch (e) {
+    const rerun = feed?.rerun();
+    if (rerun && e instanceof CarsError && e.code === 'REMOTE_FAILED') throw new CarsError('REMOTE_FAILED', `${e.message}; ${rerun}`, { cause: e });
+    throw e;
+  }
+  feed?.opened(src.feed);
+  if (feed?.notModified) {
+    // 304: nothing changed since the last complete run; nothing is read.
+    await src.close?.();
+    report.extra.feed = feed.summary();
+    return { status: 'ok' };
+  }
+  /** The pages of a paginated feed, tracked until committed, so that a rerun resumes where this run stopped. */
+  const pages = feed?.paged ? feed : undefined;
   const columns = src.columns;
   let positions: number[];
   const columnMap = src.columnMap ?? new ColumnMap(o.map);
@@ -136,13 +163,14 @@ async function runImport(source: string, o: ImportOptions, deps: Deps, open: Sou
   let snapshotRefused: CarsError | undefined;
 
   const sql = o.dryRun ? undefined : deps.db.sql;
-  const counted = async (_: RowBatch, r: BatchResult) => {
+  const counted = async (batch: RowBatch, r: BatchResult) => {
     rows.inserted += r.inserted;
     rows.updated += r.updated;
     rows.unchanged += r.unchanged;
     rows.superseded += r.superseded;
     committedRows += r.inserted + r.updated + r.unchanged + r.superseded;
     for (const f of r.refused) await reject(f.fields, f.where, f.error);
+    pages?.batchCommitted(batch);
   };
   const sink = sql && importSink(sql, { runId: report.runId, source: o.source, seenRun: listed ? report.runId! : undefined }, counted);
   // Lanes by VIN hash, two batches each (one filling, one being written): memory is bounded by
@@ -197,6 +225,7 @@ async function runImport(source: string, o: ImportOptions, deps: Deps, open: Sou
       lane = pool!.lane(hash);
       pool!.batch(lane).add(ord++, item.where, v.row, values, hash);
     }
+    pages?.rowAdded(pool!.batch(lane));
     return pool!.added(lane);
   };
   try {
@@ -234,13 +263,16 @@ async function runImport(source: string, o: ImportOptions, deps: Deps, open: Sou
       report.add('flush', performance.now() - t0);
       report.span('flush', t0);
       progress.update(rows.read, src.bytesRead());
+      await feed?.settle();
+      if (feed?.summary()) report.extra.feed = feed.summary();
       await src.close?.();
       await rejects.close(); // (last: a rejects file that could not be written fails the run, exit 2)
     }
   }
   if (fatal !== undefined) throw fatal instanceof BatchFailure ? failureMessage(fatal, committedRows, pool!.inDoubt) : fatal;
   if (remoteFailure) {
-    throw new CarsError('REMOTE_FAILED', `${remoteFailure.message}; ${committedRows} rows were committed before it; run the same command again to finish`, { cause: remoteFailure });
+    const rerun = feed?.rerun() ?? 'run the same command again to finish';
+    throw new CarsError('REMOTE_FAILED', `${remoteFailure.message}; ${committedRows} rows were committed before it; ${rerun}`, { cause: remoteFailure });
   }
 
   if (!o.dryRun && rows.inserted + rows.updated > 0) await analyzeIfNeeded(sql!, rows.inserted + rows.updated, report, () => progress.step('ANALYZE cars'));
@@ -287,6 +319,7 @@ async function runImport(source: string, o: ImportOptions, deps: Deps, open: Sou
   }
   if (rows.read > 0 && rows.rejected === rows.read) return { status: 'threshold', error: allRejected(rows.read, rejects) };
   if (snapshotRefused) return { status: 'threshold', error: snapshotRefused };
+  await feed?.completed();
   return { status: 'ok' };
 }
 

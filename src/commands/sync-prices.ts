@@ -24,6 +24,7 @@ import { PriceWriter } from '../sync/writer.js';
 import { collapseRepeats, type Collapsed } from '../sync/repeats.js';
 import { namedQuery } from '../db/queries.js';
 import { stopRefetchingTypes } from '../sync/driver.js';
+import { FeedRun, feedUrl } from './feed-run.js';
 
 export const SYNC_ROWS = ['checked', 'changed', 'unchanged', 'unknown', 'failed', 'rejected', 'superseded'] as const;
 
@@ -102,6 +103,9 @@ async function runSync(o: SyncOptions, deps: Deps): Promise<Outcome> {
 
   let progress: Progress = noProgress; // made once the feed is open (its size is known then)
   let listError: unknown;
+  // A feed URL is asked whether it changed since the last complete run (per shard: each shard's run completes on its own).
+  const url = o.feed && !dryRun ? feedUrl(o.feed) : undefined;
+  let feedRun: FeedRun | undefined;
   try {
     await writerSql`select 1`;
     stopRefetchingTypes(writerSql);
@@ -109,9 +113,13 @@ async function runSync(o: SyncOptions, deps: Deps): Promise<Outcome> {
       http = createHttpClient({ rate: o.rate, concurrency: o.concurrency, retries: o.retries, retryOn: o.retryOn, timeoutMs: o.timeout, userAgent: 'cars sync-prices' }, log);
     }
     if (o.feed) {
+      if (url) feedRun = await FeedRun.begin(db.sql, report.runId, log, { key: shard ? `sync-prices ${shardLabel(shard)}` : 'sync-prices', url, refetch: o.refetch });
       const feed = await report.phase('open', () =>
-        openFeed(source, { stdin: deps.stdin as Readable, http, warn: log.warn, encoding: o.encoding, delimiter: o.delimiter, map: o.map, decimal: o.decimal, strictQuotes: o.strictQuotes, maxRecordBytes: o.maxRecordBytes, acceptUnterminated: o.acceptUnterminated }),
+        openFeed(source, { stdin: deps.stdin as Readable, http, warn: log.warn, encoding: o.encoding, delimiter: o.delimiter, map: o.map, decimal: o.decimal, strictQuotes: o.strictQuotes, maxRecordBytes: o.maxRecordBytes, acceptUnterminated: o.acceptUnterminated, ifChanged: feedRun?.start.ifChanged }),
       );
+      // (A 304 gives a feed without rows: the run ends at once, every count 0.)
+      feedRun?.opened({ paged: false, notModified: !!feed.notModified, validators: feed.validators });
+      if (feedRun?.notModified) report.extra.feed = feedRun.summary();
       const text = feed.text;
       const bom = { bom: () => text.encoding !== 'utf-8' };
       rejects = o.rejects ? new RejectsFile(o.rejects, feed.columns, !!o.overwrite, bom) : new RejectsFile(defaultListPath(deps.home, 'rejects', runLabel, source, 'rejects'), feed.columns, false, bom);
@@ -238,12 +246,17 @@ async function runSync(o: SyncOptions, deps: Deps): Promise<Outcome> {
       error: new CarsError('MAX_FAILURE_RATE', `${report.extra.failure_rate_percent}% ${noun}, more than --max-failure-rate ${o.maxFailureRate}%${early}; ${where}${o.api ? apiAdvice(report.http, o) : ''}`),
     };
   }
+  await feedRun?.completed();
   return { status: 'ok' };
 }
 
-/** What to change when cars of the price API failed: a lower --rate when the service throttled, else more --retries. */
+/**
+ * What to change when cars of the price API failed: a lower --rate when the service said 429 (too
+ * many requests), else more --retries. (A bare 503 lowers the rate too, but a car whose price
+ * answers 503 for good is no sign of a rate that is too high.)
+ */
 function apiAdvice(http: HttpFigures | undefined, o: SyncOptions): string {
-  if (http && http.throttled > 0) {
+  if (http && http.throttled > 0 && (http.statuses['429'] ?? 0) > 0) {
     return `; the service throttled ${http.throttled} answers while the rate went down to ${http.rate.lowest} req/s: try --rate ${Math.max(1, Math.floor(http.rate.lowest))} (or more --retries than ${o.retries})`;
   }
   return `; if the service fails now and then, more --retries than ${o.retries} may ride it out`;

@@ -55,6 +55,32 @@ export interface GetOptions {
   signal?: AbortSignal;
   /** Told when a retry starts waiting out its backoff (true) and when the wait ends (false). */
   onBackoff?: (waiting: boolean) => void;
+  /**
+   * A conditional GET: If-None-Match / If-Modified-Since from what an earlier answer said. Then a
+   * 304 Not Modified is an answer (status 304, an empty body), not a failure.
+   */
+  ifChanged?: Validators;
+}
+
+/** What an answer said about its content's version (ETag, Last-Modified), as sent. */
+export interface Validators {
+  etag?: string;
+  lastModified?: string;
+}
+
+/** The validators of an answer's headers; undefined when it has neither. */
+export function validatorsOf(headers: ResponseHeaders): Validators | undefined {
+  const etag = firstHeader(headers.etag);
+  const lastModified = firstHeader(headers['last-modified']);
+  return etag || lastModified ? { etag: etag || undefined, lastModified: lastModified || undefined } : undefined;
+}
+
+/** The request headers of a conditional GET (none when there is nothing to ask with). */
+function conditionalHeaders(v: Validators | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  if (v?.etag) out['if-none-match'] = v.etag;
+  if (v?.lastModified) out['if-modified-since'] = v.lastModified;
+  return out;
 }
 
 export type ResponseHeaders = Record<string, string | string[] | undefined>;
@@ -80,12 +106,12 @@ export interface StreamResponse {
 }
 
 export interface HttpClient {
-  /** GET a whole body: retried. 2xx and 404 resolve (the caller decides about 404); any other final status rejects. */
+  /** GET a whole body: retried. 2xx and 404 resolve (the caller decides about 404), and 304 to a conditional GET; any other final status rejects. */
   getText(url: string, options?: GetOptions): Promise<TextResponse>;
   /** getText + JSON.parse of a 2xx body; `data` is undefined for 404. */
   getJson<T = unknown>(url: string): Promise<{ status: number; data: T | undefined; url: string }>;
-  /** A streaming body. Retried only until its first byte has arrived; a non-2xx status rejects. */
-  stream(url: string): Promise<StreamResponse>;
+  /** A streaming body. Retried only until its first byte has arrived; a non-2xx status rejects (a 304 resolves when `ifChanged` was given). */
+  stream(url: string, options?: GetOptions): Promise<StreamResponse>;
   stats(): HttpFigures;
   close(): Promise<void>;
 }
@@ -309,15 +335,15 @@ export function createHttpClient(opts: HttpOptions, log: Logger): HttpClient {
   }
 
   /**
-   * Counts an answer and adapts the rate: a 429, or a 503 with Retry-After (a server shedding load
-   * says so; a bare 503 is taken for a fault, as a 502 or 504 is), lowers it; any other answer
-   * below 500 raises it.
+   * Counts an answer and adapts the rate: a 429 or a 503 (with or without Retry-After: a server
+   * shedding load often sends a bare 503, and slowing down is what it needs) lowers it; any other
+   * answer below 500 raises it.
    */
-  function countStatus(status: number, sentAt: number, retryAfter: unknown): void {
+  function countStatus(status: number, sentAt: number): void {
     const key = String(status);
     figures.statuses[key] = (figures.statuses[key] ?? 0) + 1;
     // The adaptive rate: the server asks for fewer requests, or took one well.
-    if (status === 429 || (status === 503 && retryAfter !== undefined)) bucket.setRate(adaptive.onThrottled(sentAt, performance.now()));
+    if (status === 429 || status === 503) bucket.setRate(adaptive.onThrottled(sentAt, performance.now()));
     else if (status < 500 && status !== 408) bucket.setRate(adaptive.onSuccess());
   }
 
@@ -358,7 +384,8 @@ export function createHttpClient(opts: HttpOptions, log: Logger): HttpClient {
   }
 
   /** One request, following redirects by hand. Runs inside a concurrency slot. */
-  async function send(start: URL, signal?: AbortSignal): Promise<Reply> {
+  async function send(start: URL, signal?: AbortSignal, ifChanged?: Validators): Promise<Reply> {
+    const headers = ifChanged ? { ...requestHeaders, ...conditionalHeaders(ifChanged) } : requestHeaders;
     let url = start;
     const chain = [url.href];
     for (let hop = 0; ; hop++) {
@@ -372,7 +399,7 @@ export function createHttpClient(opts: HttpOptions, log: Logger): HttpClient {
           origin: url.origin,
           path: url.pathname + url.search,
           method: 'GET',
-          headers: requestHeaders,
+          headers,
           headersTimeout: timeoutMs,
           bodyTimeout: timeoutMs,
         });
@@ -383,7 +410,7 @@ export function createHttpClient(opts: HttpOptions, log: Logger): HttpClient {
         // the rate window for 1 s from now (token-bucket.ts).
         grant.answered();
       }
-      countStatus(res.statusCode, sentAt, res.headers['retry-after']);
+      countStatus(res.statusCode, sentAt);
       const reply: Reply = { status: res.statusCode, statusText: res.statusText, headers: res.headers, body: res.body, url: url.href };
       if (!REDIRECT_STATUSES.has(reply.status)) return reply;
 
@@ -415,7 +442,7 @@ export function createHttpClient(opts: HttpOptions, log: Logger): HttpClient {
     await discard(reply.body);
     const retryable = retryStatuses.has(reply.status);
     const retryAfterMs = retryable ? parseRetryAfter(reply.headers['retry-after'], Date.now()) : undefined;
-    return new AttemptFailure(statusLine(reply), retryable, { retryAfterMs, throttled: reply.status === 429, slowDown: reply.status === 503 && retryAfterMs !== undefined });
+    return new AttemptFailure(statusLine(reply), retryable, { retryAfterMs, throttled: reply.status === 429, slowDown: reply.status === 503 });
   }
 
   /** `throttled`: the retries ran out on 429s; the message says which --rate would have fit. */
@@ -493,7 +520,11 @@ export function createHttpClient(opts: HttpOptions, log: Logger): HttpClient {
       async () => {
         const release = await acquire(get.signal);
         try {
-          const reply = await send(u, get.signal);
+          const reply = await send(u, get.signal, get.ifChanged);
+          if (reply.status === 304 && get.ifChanged) {
+            await discard(reply.body);
+            return { status: 304, headers: reply.headers, text: '', url: reply.url };
+          }
           if (!(reply.status >= 200 && reply.status < 300) && reply.status !== 404) throw await statusFailure(reply);
           const text = (await readWhole(reply)).toString('utf8');
           return { status: reply.status, headers: reply.headers, text, url: reply.url };
@@ -515,13 +546,17 @@ export function createHttpClient(opts: HttpOptions, log: Logger): HttpClient {
     }
   }
 
-  async function stream(url: string): Promise<StreamResponse> {
+  async function stream(url: string, get: GetOptions = {}): Promise<StreamResponse> {
     const u = checkUrl(url);
     return withRetries(url, async () => {
-      const release = await acquire();
+      const release = await acquire(get.signal);
       let handedOver = false;
       try {
-        const reply = await send(u);
+        const reply = await send(u, get.signal, get.ifChanged);
+        if (reply.status === 304 && get.ifChanged) {
+          await discard(reply.body);
+          return { status: 304, contentType: undefined, headers: reply.headers, url: reply.url, body: (async function* () {})(), bytesSoFar: () => 0 };
+        }
         if (!(reply.status >= 200 && reply.status < 300)) throw await statusFailure(reply);
         const encoding = encodingOf(reply);
         let received = 0;
@@ -567,7 +602,7 @@ export function createHttpClient(opts: HttpOptions, log: Logger): HttpClient {
       } finally {
         if (!handedOver) release();
       }
-    });
+    }, get);
   }
 
   return {

@@ -180,6 +180,14 @@ export interface PagesOptions {
   aheadBytes?: number;
   /** Pages ahead of the current one, held or in flight, at most (with `parallel` above 1). */
   aheadPages?: number;
+  /** The number of `first` in the feed (a run that resumes starts past page 1); messages use it. Default 1. */
+  firstNumber?: number;
+  /**
+   * Called once every item of a page has been consumed (the reader asked for more after its last
+   * chunk): `next` is the URL of the page after it, or null when it was the last. Not called for a
+   * page whose next link is refused, nor for one the reader stopped inside.
+   */
+  onPageRead?: (next: string | null) => void;
 }
 
 /** A page fetched ahead. */
@@ -223,6 +231,8 @@ export async function* pageItems(first: Page, opts: PagesOptions): AsyncGenerato
   let largest = first.size ?? 0;
   let finished = false;
   let number = 1;
+  /** Page numbers as the feed counts them, for messages. */
+  const shown = (n: number) => n + (opts.firstNumber ?? 1) - 1;
 
   const aheadSize = () => ahead.reduce((sum, s) => sum + (s.state === 'ok' ? (s.page!.size ?? 0) : s.state === 'pending' ? largest : 0), 0);
 
@@ -336,7 +346,7 @@ export async function* pageItems(first: Page, opts: PagesOptions): AsyncGenerato
           if (earlier !== undefined) {
             throw new CarsError(
               'REMOTE_FAILED',
-              `pagination loop: page ${number} (${page.url}) has next ${url}, which is page ${earlier}; the feed would never end`,
+              `pagination loop: page ${shown(number)} (${page.url}) has next ${url}, which is page ${shown(earlier)}; the feed would never end`,
             );
           }
           seen.set(url, number + 1);
@@ -363,6 +373,7 @@ export async function* pageItems(first: Page, opts: PagesOptions): AsyncGenerato
       page = undefined; // the items alone are held while they are consumed
       for (let i = 0; i < items.length; i += CHUNK) yield items.slice(i, i + CHUNK);
       if (stop) throw stop;
+      opts.onPageRead?.(nextUrl ?? null);
       if (nextUrl === undefined) return;
       const slot = ahead[0]!;
       await slot.done;

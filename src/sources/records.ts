@@ -3,6 +3,7 @@
 import { CsvByteSplitter, MAX_RECORD_BYTES, type CsvByteItem } from './csv-records.js';
 import { decodeInput, type EncodingOption, type TextFacts } from './encoding.js';
 import type { ColumnMap } from '../import/column-map.js';
+import type { FeedFacts } from './remote.js';
 import { inPieces, type Input } from './input.js';
 import { CarsError } from '../errors.js';
 
@@ -39,6 +40,8 @@ export interface RecordSource {
   text?: TextFacts;
   /** How JSON keys were mapped to car columns (JSON sources; a CSV's header is mapped by the importer). */
   columnMap?: ColumnMap;
+  /** A URL's: paginated or not, not modified (304), its validators. */
+  feed?: FeedFacts;
 }
 
 

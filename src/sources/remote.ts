@@ -9,7 +9,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { createGunzip } from 'node:zlib';
 import { CarsError } from '../errors.js';
 import { FAULT_BACKOFF, retryDelay } from '../http/backoff.js';
-import { createHttpClient, type HttpClient, type StreamResponse } from '../http/client.js';
+import { createHttpClient, validatorsOf, type HttpClient, type StreamResponse, type Validators } from '../http/client.js';
 import type { ImportOptions } from '../commands/import.js';
 import { CAR_COLUMNS } from '../import/validate.js';
 import type { HttpFigures } from '../report.js';
@@ -29,6 +29,32 @@ const MiB = 1024 * 1024;
 export const MAX_PAGE_BYTES = 8 * MiB;
 /** Unknown keys are named in a warning up to this many; then once more, without names. */
 const MAX_KEY_WARNINGS = 10;
+
+/**
+ * How a URL's run starts, as the importer decided from what the database keeps about the feed:
+ * a page to resume at, or validators to ask with (If-None-Match / If-Modified-Since).
+ */
+export interface FeedStart {
+  /** A paginated feed resumes at this page (its number counts from the feed's first page, 1). */
+  resume?: { url: string; page: number };
+  /** Asked with these; a 304 Not Modified gives a source without items, `feed.notModified`. */
+  ifChanged?: Validators;
+  /** Told as each page of a paginated feed has been read: the URL of the page after it, or null at the end. */
+  onPageRead?: (next: string | null) => void;
+}
+
+/** What a URL's source says about its feed. */
+export interface FeedFacts {
+  /** A paginated JSON feed (it can resume). */
+  paged: boolean;
+  /** The server answered 304 Not Modified: nothing to read. */
+  notModified: boolean;
+  /** The first answer's ETag / Last-Modified (the first page's, for a paginated feed). */
+  validators?: Validators;
+}
+
+/** A page over HTTP, with what its answer said about its version. */
+type HttpPage = Page & { validators?: Validators; notModified?: boolean };
 
 let version: string | undefined;
 function userAgent(): string {
@@ -115,14 +141,15 @@ class Feed {
    * `signal` calls the page off (it was fetched ahead and is no longer wanted): waits for a token or
    * a retry end at once; `onBackoff` hears when the page waits to retry.
    */
-  async loadHttpPage(url: string, firstTry?: { text: string; url: string }, signal?: AbortSignal, onBackoff?: (waiting: boolean) => void): Promise<Page> {
+  async loadHttpPage(url: string, firstTry?: { text: string; url: string }, signal?: AbortSignal, onBackoff?: (waiting: boolean) => void, ifChanged?: Validators): Promise<HttpPage> {
     const attempts = this.o.retries + 1;
     for (let attempt = 1; ; attempt++) {
       signal?.throwIfAborted();
-      const res = attempt === 1 && firstTry ? { status: 200, ...firstTry } : await this.http().getText(url, { signal, onBackoff });
+      const res = attempt === 1 && firstTry ? { status: 200, headers: {}, ...firstTry } : await this.http().getText(url, { signal, onBackoff, ifChanged });
       if (res.status === 404) throw remoteFailed(`GET ${url} failed: HTTP 404 Not Found`);
+      if (res.status === 304) return { url, base: res.url, next: null, items: () => [], notModified: true, validators: validatorsOf(res.headers) };
       const p = parsePage(res.text, url, this.keys);
-      if (p.ok) return { url, base: res.url, next: p.next, items: p.items, size: p.size, count: p.count };
+      if (p.ok) return { url, base: res.url, next: p.next, items: p.items, size: p.size, count: p.count, validators: validatorsOf(res.headers) };
       if (!p.invalidJson || attempt >= attempts) {
         throw remoteFailed(`GET ${url} failed${p.invalidJson ? ` after ${plural(attempt, 'attempt')}` : ''}: ${p.error}`);
       }
@@ -142,7 +169,7 @@ class Feed {
   }
 
   /** The first page, already answering a streamed GET: read it whole, or fetch it again if that breaks. */
-  async firstPageFromStream(url: string, res: StreamResponse): Promise<Page> {
+  async firstPageFromStream(url: string, res: StreamResponse): Promise<HttpPage> {
     const chunks: Buffer[] = [];
     let size = 0;
     try {
@@ -158,7 +185,8 @@ class Feed {
       this.deps.log.once(`page-broke:${url}`, `${(e as Error).message}; fetching it again`);
       return this.loadHttpPage(url);
     }
-    return this.loadHttpPage(url, { text: Buffer.concat(chunks, size).toString('utf8'), url: res.url });
+    const page = await this.loadHttpPage(url, { text: Buffer.concat(chunks, size).toString('utf8'), url: res.url });
+    return { ...page, validators: page.validators ?? validatorsOf(res.headers) };
   }
 
   /** A page in a local file (a first page given as a path may point to more). */
@@ -223,15 +251,31 @@ function resolveNext(next: string, page: Page): string {
   throw remoteFailed(`page ${page.url}: next ${u.href} is not an http or https URL`);
 }
 
-function pagedSource(name: string, first: Page, feed: Feed): RecordSource {
+function pagedSource(name: string, first: HttpPage | Page, feed: Feed, start?: FeedStart, firstNumber?: number): RecordSource {
+  const validators = 'validators' in first ? first.validators : undefined;
   return {
     name,
     columns: [...CAR_COLUMNS],
-    items: pageItems(first, { load: feed.load, resolve: resolveNext, parallel: feed.pageFetches(first) }),
+    items: pageItems(first, { load: feed.load, resolve: resolveNext, parallel: feed.pageFetches(first), firstNumber, onPageRead: start?.onPageRead }),
     columnMap: feed.keys,
     totalBytes: undefined,
     bytesRead: () => feed.bytesRead(),
     close: () => feed.close(),
+    feed: { paged: true, notModified: false, validators },
+  };
+}
+
+/** The server answered 304 Not Modified: a source without items. */
+function notModifiedSource(name: string, feed: Feed, validators: Validators | undefined): RecordSource {
+  return {
+    name,
+    columns: [...CAR_COLUMNS],
+    items: (async function* () {})(),
+    columnMap: feed.keys,
+    totalBytes: undefined,
+    bytesRead: () => feed.bytesRead(),
+    close: () => feed.close(),
+    feed: { paged: false, notModified: true, validators },
   };
 }
 
@@ -315,7 +359,7 @@ export function httpInput(name: string, url: string, res: StreamResponse): Input
   };
 }
 
-async function openUrl(source: string, o: ImportOptions, feed: Feed): Promise<RecordSource> {
+async function openUrl(source: string, o: ImportOptions, feed: Feed, start: FeedStart = {}): Promise<RecordSource> {
   let url: URL;
   try {
     url = new URL(source);
@@ -326,9 +370,16 @@ async function openUrl(source: string, o: ImportOptions, feed: Feed): Promise<Re
     throw new CarsError('USAGE', `${source}: only http:// and https:// URLs can be imported (or a path, or - for stdin)`);
   }
   url.hash = '';
-  if (o.format === 'json') return pagedSource(source, await feed.loadHttpPage(url.href), feed);
+  // Resuming: the page is a paginated feed's, whatever its format would have been taken for.
+  if (start.resume) return pagedSource(source, await feed.loadHttpPage(start.resume.url), feed, start, start.resume.page);
+  if (o.format === 'json') {
+    const first = await feed.loadHttpPage(url.href, undefined, undefined, undefined, start.ifChanged);
+    return first.notModified ? notModifiedSource(source, feed, first.validators) : pagedSource(source, first, feed, start);
+  }
 
-  const res = await feed.http().stream(url.href);
+  const res = await feed.http().stream(url.href, { ifChanged: start.ifChanged });
+  if (res.status === 304) return notModifiedSource(source, feed, validatorsOf(res.headers));
+  const facts: FeedFacts = { paged: false, notModified: false, validators: validatorsOf(res.headers) };
   const hint = detectFormat(res.contentType, url.pathname);
   const detected: Detected | undefined = o.format ? { format: o.format, delimiter: hint?.format === 'csv' ? hint.delimiter : undefined } : hint;
   if (!detected) {
@@ -339,11 +390,11 @@ async function openUrl(source: string, o: ImportOptions, feed: Feed): Promise<Re
   }
   switch (detected.format) {
     case 'csv':
-      return closingFeed(await csvSource(httpInput(source, url.href, res), csvOptions(source, o, detected.delimiter)), feed);
+      return { ...closingFeed(await csvSource(httpInput(source, url.href, res), csvOptions(source, o, detected.delimiter)), feed), feed: facts };
     case 'ndjson':
-      return closingFeed(ndjsonSource(httpInput(source, url.href, res), { keys: feed.keys, encoding: o.encoding, acceptUnterminated: o.acceptUnterminated, maxLineChars: o.maxRecordBytes }), feed);
+      return { ...closingFeed(ndjsonSource(httpInput(source, url.href, res), { keys: feed.keys, encoding: o.encoding, acceptUnterminated: o.acceptUnterminated, maxLineChars: o.maxRecordBytes }), feed), feed: facts };
     case 'json':
-      return pagedSource(source, await feed.firstPageFromStream(url.href, res), feed);
+      return pagedSource(source, await feed.firstPageFromStream(url.href, res), feed, start);
   }
 }
 
@@ -366,11 +417,11 @@ async function openLocal(source: string, o: ImportOptions, deps: Deps, feed: Fee
   }
 }
 
-/** Opens a URL, or a path / stdin read as NDJSON or pages. */
-export async function openRemoteSource(source: string, o: ImportOptions, deps: Deps): Promise<RecordSource> {
+/** Opens a URL (resumed or asked conditionally as `start` says), or a path / stdin read as NDJSON or pages. */
+export async function openRemoteSource(source: string, o: ImportOptions, deps: Deps, start?: FeedStart): Promise<RecordSource> {
   const feed = new Feed(o, deps, source === '-' ? 'stdin' : source);
   try {
-    return isUrl(source) ? await openUrl(source, o, feed) : await openLocal(source, o, deps, feed);
+    return isUrl(source) ? await openUrl(source, o, feed, start) : await openLocal(source, o, deps, feed);
   } catch (e) {
     await feed.close();
     throw e;

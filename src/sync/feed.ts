@@ -4,7 +4,7 @@
 // same for files, stdin and URLs whatever their name or Content-Type says.
 import type { Readable } from 'node:stream';
 import { CarsError } from '../errors.js';
-import type { HttpClient } from '../http/client.js';
+import { validatorsOf, type HttpClient, type Validators } from '../http/client.js';
 import { openInput, type Input } from '../sources/input.js';
 import { httpInput } from '../sources/remote.js';
 import { csvSource } from '../sources/records.js';
@@ -44,6 +44,10 @@ export interface Feed {
   items: AsyncIterable<FeedItem[]>;
   totalBytes: number | undefined;
   bytesRead(): number;
+  /** A URL asked with `ifChanged` that answered 304 Not Modified: no rows. */
+  notModified?: boolean;
+  /** A URL's ETag / Last-Modified. */
+  validators?: Validators;
 }
 
 export const isUrl = (s: string) => /^https?:\/\//i.test(s);
@@ -64,19 +68,40 @@ export interface FeedOptions {
   strictQuotes?: boolean;
   maxRecordBytes?: number;
   acceptUnterminated?: boolean;
+  /** A URL is asked with these (If-None-Match / If-Modified-Since). */
+  ifChanged?: Validators;
 }
 
 export async function openFeed(source: string, opts: FeedOptions): Promise<Feed> {
-  const remote = isUrl(source);
-  let input: Input;
-  if (remote) {
+  if (isUrl(source)) {
     if (!opts.http) throw new CarsError('INTERNAL', 'a feed URL needs the HTTP client');
-    input = httpInput(source, source, await opts.http.stream(source));
-  } else if (/^[a-z][a-z0-9+.-]*:\/\//i.test(source)) {
-    throw new CarsError('USAGE', `--feed ${source}: only a path, - or an http(s):// URL can be read`);
-  } else {
-    input = await openInput(source, opts.stdin);
+    const res = await opts.http.stream(source, { ifChanged: opts.ifChanged });
+    const validators = validatorsOf(res.headers);
+    if (res.status === 304) return notModifiedFeed(source, validators);
+    return { ...(await readFeed(httpInput(source, source, res), true, opts)), validators };
   }
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(source)) {
+    throw new CarsError('USAGE', `--feed ${source}: only a path, - or an http(s):// URL can be read`);
+  }
+  return readFeed(await openInput(source, opts.stdin), false, opts);
+}
+
+/** A feed URL that answered 304 Not Modified: no rows. */
+function notModifiedFeed(name: string, validators: Validators | undefined): Feed {
+  return {
+    name,
+    format: 'csv',
+    text: { encoding: 'utf-8', detected: false, decided: false },
+    columns: ['vin', 'price'],
+    items: (async function* () {})(),
+    totalBytes: undefined,
+    bytesRead: () => 0,
+    notModified: true,
+    validators,
+  };
+}
+
+async function readFeed(input: Input, remote: boolean, opts: FeedOptions): Promise<Feed> {
   // A feed that is not what it should be: for a URL that is the remote's failure (exit 4), for a
   // file the operator's (exit 2).
   const bad = (message: string) => new CarsError(remote ? 'REMOTE_FAILED' : 'INPUT_HEADER', message);

@@ -1,6 +1,6 @@
 // feed: `cars import <url>` of a paginated JSON API (200 pages of 50 generated cars) from a local
 // server capped at R = 200 requests/s (fixed 1 s windows; over the cap it answers 429 and counts
-// it), with 5 % transient faults (503 or a connection reset, chosen by a seeded PRNG, so every
+// it), with 5 % transient faults (500 or a connection reset, chosen by a seeded PRNG, so every
 // run sees the same faults). Targets: achieved rate >= 0.95 R, zero requests over the cap,
 // every item loaded. A run without faults is shown next to it, to separate the cost of the
 // pagination itself from the cost of the retries. The page URLs step (/page/1 -> /page/2), so cars
@@ -62,7 +62,7 @@ async function startApi(faultRate, throttle) {
     return false;
   };
   // firstPageAt: when page 1 was answered (nothing can be predicted before it).
-  const counts = { throttled: 0, overCap: 0, s503: 0, resets: 0, pages: 0, pastEnd: 0, again: 0, firstPageAt: undefined };
+  const counts = { throttled: 0, overCap: 0, s500: 0, resets: 0, pages: 0, pastEnd: 0, again: 0, firstPageAt: undefined };
   const served = new Set();
   const faults = prng(SEED);
   const server = http.createServer((req, res) => {
@@ -86,8 +86,8 @@ async function startApi(faultRate, throttle) {
     }
     const f = faults();
     if (f < faultRate / 2) {
-      counts.s503++;
-      res.writeHead(503, { 'content-type': 'text/plain' }).end('try again\n');
+      counts.s500++;
+      res.writeHead(500, { 'content-type': 'text/plain' }).end('try again\n');
       return;
     }
     if (f < faultRate) {
@@ -140,8 +140,8 @@ async function once(server, faultRate, throttle) {
       needed: requests - api.counts.pastEnd - api.counts.again,
       beforeFirstPage: api.arrivals.filter((t) => t < api.counts.firstPageAt).length,
       firstPageMs: api.counts.firstPageAt - api.arrivals[0],
-      faults: api.counts.s503 + api.counts.resets,
-      s503: api.counts.s503,
+      faults: api.counts.s500 + api.counts.resets,
+      s500: api.counts.s500,
       resets: api.counts.resets,
       code: r.code,
       throttled: api.counts.throttled,
@@ -167,7 +167,7 @@ export default async function (server) {
   const rows = [['', 'no faults', `${FAULTS * 100}% faults`]];
   const both = (label, f) => rows.push([label, f(clean), f(faulty)]);
   both('requests (server side)', (x) => fmt.n(x.requests));
-  both('faults served (503 / reset)', (x) => `${x.s503} / ${x.resets}`);
+  both('faults served (500 / reset)', (x) => `${x.s500} / ${x.resets}`);
   both('retries (cars report)', (x) => fmt.n(x.retries));
   both('fetch phase (first to last request)', (x) => fmt.s(x.fetchMs));
   both('achieved rate, req/s', (x) => x.rate.toFixed(1));

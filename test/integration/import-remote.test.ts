@@ -367,12 +367,13 @@ describe('numbered pages, fetched ahead', () => {
     const delayMs = 200; // every page takes this long to answer
     const rate = 12; // below what three fetches at once could do (15/s): the rate binds at times
     const concurrency = 3;
+    // Faults that do not lower the adaptive rate (a 503 would: the server sheds load).
     const faulty: Record<number, Behaviour[]> = {
-      4: [{ status: 503 }],
+      4: [{ status: 500 }],
       9: [{ reset: true }],
-      13: [{ status: 503 }, { status: 502 }],
+      13: [{ status: 500 }, { status: 502 }],
       21: [{ reset: true }],
-      30: [{ status: 503 }],
+      30: [{ status: 504 }],
     };
     for (let p = 1; p <= pages; p++) {
       const page: Behaviour = { json: { items: [car(700 + 2 * p), car(701 + 2 * p)], next: p < pages ? `/num/${p + 1}?size=2` : null }, delayMs };

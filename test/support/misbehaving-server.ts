@@ -49,6 +49,14 @@ export interface Behaviour {
   cutAt?: number;
   /** Compute the behaviour from the request (dynamic routes such as /cars/:vin/price). */
   handler?: Handler;
+  /**
+   * Validators, as a server that supports conditional requests sends them: the ETag header (give
+   * it quoted, `"v1"`) and Last-Modified. A GET whose If-None-Match names this ETag (or `*`), or,
+   * without If-None-Match, whose If-Modified-Since is not before Last-Modified, is answered 304 Not
+   * Modified without a body (RFC 9110, 13.1).
+   */
+  etag?: string;
+  lastModified?: Date;
 }
 
 export interface RecordedRequest {
@@ -329,6 +337,8 @@ export class MisbehavingServer {
         break;
       }
       while (behaviour?.handler) behaviour = await behaviour.handler(record);
+      if (behaviour && notModified(record, behaviour)) behaviour = { status: 304, headers: validatorHeaders(behaviour) };
+      else if (behaviour) behaviour = { ...behaviour, headers: { ...validatorHeaders(behaviour), ...behaviour.headers } };
       await this.respond(req, res, record, behaviour ?? { status: 404, body: 'no route\n' });
     } catch (err) {
       record.outcome = 'server error';
@@ -435,6 +445,28 @@ export class MisbehavingServer {
     res.writeHead(status, headers);
     res.end(body);
   }
+}
+
+function validatorHeaders(b: Behaviour): Record<string, string> {
+  const out: Record<string, string> = {};
+  if (b.etag) out.etag = b.etag;
+  if (b.lastModified) out['last-modified'] = b.lastModified.toUTCString();
+  return out;
+}
+
+/** A conditional GET whose validators still hold (RFC 9110: If-None-Match wins over If-Modified-Since). */
+function notModified(req: RecordedRequest, b: Behaviour): boolean {
+  if (req.method !== 'GET' && req.method !== 'HEAD') return false;
+  const inm = req.headers['if-none-match'];
+  if (inm !== undefined) {
+    if (!b.etag) return false;
+    const tags = inm.split(',').map((t) => t.trim().replace(/^W\//, ''));
+    return tags.includes('*') || tags.includes(b.etag.replace(/^W\//, ''));
+  }
+  const ims = req.headers['if-modified-since'];
+  if (ims === undefined || !b.lastModified) return false;
+  const since = Date.parse(ims);
+  return Number.isFinite(since) && Math.floor(b.lastModified.getTime() / 1000) * 1000 <= since;
 }
 
 export async function startMisbehavingServer(opts: ServerOptions = {}): Promise<MisbehavingServer> {

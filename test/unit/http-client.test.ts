@@ -2,7 +2,7 @@
 // from the server's side wherever the rule is about what the server sees.
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { CarsError } from '../../src/errors.js';
-import { createHttpClient, type HttpClient, type HttpOptions } from '../../src/http/client.js';
+import { createHttpClient, validatorsOf, type HttpClient, type HttpOptions } from '../../src/http/client.js';
 import type { Logger } from '../../src/logger.js';
 import { MisbehavingServer, startMisbehavingServer } from '../support/misbehaving-server.js';
 
@@ -344,6 +344,40 @@ describe('streams', () => {
   });
 });
 
+describe('conditional requests', () => {
+  const modified = new Date('2026-11-30T08:00:00Z');
+
+  it('sends If-None-Match and If-Modified-Since; a 304 resolves, for getText and stream alike', async () => {
+    server.route('/v', { body: 'vin,price\n', contentType: 'text/csv', etag: '"abc"', lastModified: modified });
+    const http = client();
+    const full = await http.getText(server.url('/v'));
+    expect(full.status).toBe(200);
+    const v = validatorsOf(full.headers);
+    expect(v).toEqual({ etag: '"abc"', lastModified: modified.toUTCString() });
+
+    const text = await http.getText(server.url('/v'), { ifChanged: v });
+    expect(text).toMatchObject({ status: 304, text: '' });
+    const stream = await http.stream(server.url('/v'), { ifChanged: { lastModified: modified.toUTCString() } });
+    expect(stream.status).toBe(304);
+    expect((await drain(stream.body)).length).toBe(0);
+    const [plain, byTag, byDate] = server.requestsTo('/v');
+    expect(plain!.headers['if-none-match']).toBeUndefined();
+    expect(byTag!.headers).toMatchObject({ 'if-none-match': '"abc"', 'if-modified-since': modified.toUTCString() });
+    expect(byDate!.headers['if-none-match']).toBeUndefined();
+    expect(byDate!.outcome).toBe('304');
+    expect(http.stats()).toMatchObject({ requests: 3, retries: 0, statuses: { 200: 1, 304: 2 } });
+  });
+
+  it('a changed resource answers 200 to the conditional; a 304 nobody asked for is a failure', async () => {
+    server.route('/changed', { body: 'new', etag: '"v2"' });
+    server.route('/odd', { status: 304 });
+    const http = client();
+    expect(await http.getText(server.url('/changed'), { ifChanged: { etag: '"v1"' } })).toMatchObject({ status: 200, text: 'new' });
+    const err = await failure(http.getText(server.url('/odd')));
+    expect(err.message).toBe(`GET ${server.url('/odd')} failed after 1 attempt: HTTP 304 Not Modified`);
+  });
+});
+
 describe('redirects and URLs', () => {
   it('follows a redirect and reports the final URL', async () => {
     server.route('/old', { status: 301, redirect: '/new' });
@@ -423,6 +457,16 @@ describe('rate and concurrency, as the server sees them', () => {
     expect(s.throttled / s.requests).toBeLessThanOrEqual(0.15);
     expect(s.rate.start).toBe(400);
     expect(s.rate.lowest).toBeLessThanOrEqual(60);
+  });
+
+  it('lowers the rate on a 503 without Retry-After too, as on a 429; a 502 or 504 does not', async () => {
+    server.route('/shed', [{ status: 503 }, { body: 'ok' }]);
+    server.route('/faults', [{ status: 502 }, { status: 504 }, { body: 'ok' }]);
+    const http = client({ rate: 100 });
+    await http.getText(server.url('/faults'));
+    expect(http.stats()).toMatchObject({ throttled: 0, rate: { start: 100, lowest: 100 } });
+    await http.getText(server.url('/shed'));
+    expect(http.stats()).toMatchObject({ throttled: 1, rate: { start: 100, lowest: 70 } });
   });
 
   it('a run that fails on 429s names a --rate that would have fit', async () => {

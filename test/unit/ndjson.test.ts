@@ -280,6 +280,34 @@ describe('pageItems', () => {
     expect(seen).toEqual(['http://x/1#0', 'http://x/2#0']);
   });
 
+  it('tells when each page has been consumed, with the URL of the page after it; not for a page the reader stopped inside', async () => {
+    const pages: Record<string, Page> = {
+      'http://x/a': page('http://x/a', 2, '/b'),
+      'http://x/b': page('http://x/b', 0, '/c'),
+      'http://x/c': page('http://x/c', 1, null),
+    };
+    const read: Array<string | null> = [];
+    const onPageRead = (next: string | null) => read.push(next);
+    for await (const _ of pageItems(pages['http://x/a']!, { load: async (u) => pages[u]!, resolve, onPageRead })) void _;
+    expect(read).toEqual(['http://x/b', 'http://x/c', null]);
+
+    read.length = 0;
+    const it = pageItems(pages['http://x/a']!, { load: async (u) => pages[u]!, resolve, onPageRead });
+    await it.next(); // page a's items, not yet consumed
+    expect(read).toEqual([]);
+    await it.return(undefined);
+    expect(read).toEqual([]);
+  });
+
+  it('numbers pages from firstNumber in its messages (a resumed feed)', async () => {
+    const pages: Record<string, Page> = { 'http://x/7': page('http://x/7', 1, '/8'), 'http://x/8': page('http://x/8', 1, '/7') };
+    await expect(
+      (async () => {
+        for await (const _ of pageItems(pages['http://x/7']!, { load: async (u) => pages[u]!, resolve, firstNumber: 7 })) void _;
+      })(),
+    ).rejects.toThrow(/pagination loop: page 8 \(http:\/\/x\/8\) has next http:\/\/x\/7, which is page 7/);
+  });
+
   it('a prefetch that fails surfaces after the current page, without an unhandled rejection', async () => {
     const seen: string[] = [];
     const load = () => new Promise<Page>((_, reject) => setTimeout(() => reject(new Error('boom')), 1));
