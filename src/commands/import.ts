@@ -1,4 +1,4 @@
-// cars import <path|-|url>: records -> validate -> per-worker batches -> COPY + merge.
+// cars import <path|-|url>: records -> read loop -> validate/encode -> writer lanes -> COPY + merge.
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { CarsError } from '../errors.js';
@@ -85,17 +85,34 @@ export function importCommand(source: string, o: ImportOptions, open: SourceOpen
   return (deps) => runImport(source, o, deps, open);
 }
 
+/** The steps of an import; each is a method of ImportRun below. */
 async function runImport(source: string, o: ImportOptions, deps: Deps, open: SourceOpener): Promise<Outcome> {
-  const { report, log, signal } = deps;
-  const rows = report.rows;
+  const rows = deps.report.rows;
   for (const k of ['read', 'inserted', 'updated', 'unchanged', 'rejected', 'superseded']) rows[k] = 0;
   if (o.dryRun) rows.valid = 0;
-
   pruneLists(deps.home, o.keepLists);
+  const opened = await openSource(source, o, deps, open);
+  if (!opened) return { status: 'ok' }; // 304: not modified since the last complete run
+  const run = new ImportRun(source, o, deps, opened.src, opened.feed);
+  const progress = await createProgress({ enabled: deps.progress.enabled, tty: deps.progress.tty, totalBytes: opened.src.totalBytes, stream: deps.progress.stream, label: 'import' });
+  // The bar stays up until the end: its last steps (the last batches, ANALYZE) are named on it.
+  try {
+    await run.load(progress);
+    await run.analyze(progress);
+    await run.markSnapshot(progress);
+  } finally {
+    progress.stop();
+    await run.forgetListed();
+  }
+  return run.outcome();
+}
+
+/** The source, with a URL's feed state (where it resumes, what to ask); undefined after a 304. */
+async function openSource(source: string, o: ImportOptions, deps: Deps, open: SourceOpener): Promise<{ src: RecordSource; feed: FeedRun | undefined } | undefined> {
   // A URL's state (where a paginated feed resumes, the validators to ask with); a dry run keeps none.
   const url = o.dryRun ? undefined : feedUrl(source);
   const feed = url
-    ? await FeedRun.begin(deps.db.sql, report.runId, log, { key: 'import', url, restart: o.restart, refetch: o.refetch, wholeFeed: o.snapshot ? 'a --snapshot reads the whole feed' : undefined })
+    ? await FeedRun.begin(deps.db.sql, deps.report.runId, deps.log, { key: 'import', url, restart: o.restart, refetch: o.refetch, wholeFeed: o.snapshot ? 'a --snapshot reads the whole feed' : undefined })
     : undefined;
   let src: RecordSource;
   try {
@@ -107,220 +124,283 @@ async function runImport(source: string, o: ImportOptions, deps: Deps, open: Sou
   }
   feed?.opened(src.feed);
   if (feed?.notModified) {
-    // 304: nothing changed since the last complete run; nothing is read.
     await src.close?.();
-    report.extra.feed = feed.summary();
-    return { status: 'ok' };
+    deps.report.extra.feed = feed.summary();
+    return undefined;
   }
+  return { src, feed };
+}
+
+/** Where each car column is in the source's records (-1: absent), and how headers were mapped. */
+async function columnPositions(src: RecordSource, o: ImportOptions, log: Deps['log']): Promise<{ positions: number[]; columnMap: ColumnMap }> {
+  if (src.columnMap) return { positions: CAR_COLUMNS.map((_, i) => i), columnMap: src.columnMap }; // JSON: keys are mapped as they come
+  const columnMap = new ColumnMap(o.map);
+  let mapped: ReturnType<typeof mapHeader>;
+  try {
+    mapped = mapHeader(src.columns, columnMap, o.columns ? `${src.name}: --columns` : `${src.name}: line ${src.headerLine ?? 1}`, new Set(REJECT_COLUMNS));
+  } catch (e) {
+    await src.close?.(); // a URL's connection and HTTP figures
+    throw e;
+  }
+  if (mapped.ignored.length) log.warn(`warning: ${src.name}: ignoring column${mapped.ignored.length > 1 ? 's' : ''} ${mapped.ignored.join(', ')} (name a column with --map 'Header=column')`);
+  return { positions: mapped.positions, columnMap };
+}
+
+type Progress = Awaited<ReturnType<typeof createProgress>>;
+
+/** One import: records in, each rejected or into its lane's batch, the counts that add up. */
+class ImportRun {
+  private readonly rows: Record<string, number>;
+  private positions: number[] = [];
+  private columnMap: ColumnMap | undefined;
+  private rejects!: RejectsFile;
+  /** A snapshot's list of the VINs the input holds (refused rows too: a refused row is no proof of a sale). */
+  private listed: ListedVins | undefined;
+  /** Whose listed VINs these are: the run, or for a dry run (no run id) its process id negated. */
+  private readonly listKey: number | null;
+  private readonly validation: { maxYear: number; decimal: '.' | ',' };
+  private encoder!: RowEncoder;
+  private pool: WriterPool<RowBatch, LaneHint> | undefined;
   /** The pages of a paginated feed, tracked until committed, so that a rerun resumes where this run stopped. */
-  const pages = feed?.paged ? feed : undefined;
-  const columns = src.columns;
-  let positions: number[];
-  const columnMap = src.columnMap ?? new ColumnMap(o.map);
-  if (src.columnMap) {
-    positions = CAR_COLUMNS.map((_, i) => i); // JSON: keys are mapped as they come
-  } else {
-    let mapped: ReturnType<typeof mapHeader>;
-    try {
-      mapped = mapHeader(columns, columnMap, o.columns ? `${src.name}: --columns` : `${src.name}: line ${src.headerLine ?? 1}`, new Set(REJECT_COLUMNS));
-    } catch (e) {
-      await src.close?.(); // a URL's connection and HTTP figures
-      throw e;
-    }
-    positions = mapped.positions;
-    if (mapped.ignored.length) log.warn(`warning: ${src.name}: ignoring column${mapped.ignored.length > 1 ? 's' : ''} ${mapped.ignored.join(', ')} (name a column with --map 'Header=column')`);
+  private readonly pages: FeedRun | undefined;
+  private committed = 0;
+  private ord = 0;
+  private stopReason: 'interrupted' | 'max-rejects' | undefined;
+  private snapshotRefused: CarsError | undefined;
+  private encodingNoted = false;
+
+  constructor(
+    private readonly source: string,
+    private readonly o: ImportOptions,
+    private readonly deps: Deps,
+    private readonly src: RecordSource,
+    private readonly feed: FeedRun | undefined,
+  ) {
+    this.rows = deps.report.rows;
+    this.listKey = o.dryRun ? -process.pid : deps.report.runId;
+    this.validation = { maxYear: nextYear(), decimal: o.decimal ?? '.' };
+    this.pages = feed?.paged ? feed : undefined;
   }
-  const text = src.text;
-  let noted = false;
-  /** Says once, when the first bytes have been read, that the encoding was guessed. */
-  const noteEncoding = () => {
-    if (noted || !text?.decided) return;
-    noted = true;
-    if (text.detected) log.warn(`note: ${src.name}: not valid UTF-8; reading it as ${text.encoding} (pass --encoding to choose)`);
-  };
-  noteEncoding();
-  const [vinAt, brandAt, modelAt, yearAt, priceAt, mileageAt, conditionAt, colorAt, listedAt] = positions;
 
-  const runLabel = listLabel(report.runId, o.dryRun ? null : deps.db.target.display);
-  // A rejects file is UTF-8; with a BOM when the input was in another encoding, so Excel reads it right.
-  const bom = { bom: () => !!text && text.encoding !== 'utf-8' };
-  const rejects = o.rejects ? new RejectsFile(o.rejects, columns, !!o.overwrite, bom) : new RejectsFile(defaultListPath(deps.home, 'rejects', runLabel, source, 'rejects'), columns, false, bom);
-  // A snapshot lists what the input holds, refused rows too (a refused row is no proof of a sale).
-  // (A dry run has no run id: its listed VINs go under a key of its own, its process id negated.)
-  const listKey = o.dryRun ? -process.pid : report.runId;
-  const listed = o.snapshot && listKey !== null ? new ListedVins(deps.db.sql, listKey) : undefined;
-  const reject = async (values: Array<string | undefined>, where: number | string, error: string, raw = '') => {
-    rows.rejected++;
-    await rejects.add(values, where, error, raw);
-    if (listed && vinAt >= 0) await listed.add(values[vinAt]);
-  };
+  /** Reads the whole input (or up to a reason to stop) and writes what it holds; the counts are final after it. */
+  async load(progress: Progress): Promise<void> {
+    ({ positions: this.positions, columnMap: this.columnMap } = await columnPositions(this.src, this.o, this.deps.log));
+    this.noteEncoding();
+    this.encoder = new RowEncoder(this.positions, this.validation.maxYear, this.validation.decimal);
+    this.rejects = this.rejectsFile();
+    if (this.o.snapshot && this.listKey !== null) this.listed = new ListedVins(this.deps.db.sql, this.listKey);
+    if (!this.o.dryRun) this.pool = this.writerPool(this.deps.db.sql);
+    let remoteFailure: CarsError | undefined;
+    let fatal: unknown;
+    try {
+      await this.read(progress);
+    } catch (e) {
+      // A feed that broke: the rows read before it are still written (below), then it is reported
+      // with the count of rows committed, so the operator knows that running again finishes the job.
+      // A writer's failure is reported below, once every writer has stopped.
+      if (e instanceof CarsError && e.code === 'REMOTE_FAILED') remoteFailure = e;
+      else if (!this.pool?.failed) throw e;
+    } finally {
+      fatal = await this.finishWrites(progress);
+    }
+    if (fatal !== undefined) throw fatal instanceof BatchFailure ? failureMessage(fatal, this.committed, this.pool!.inDoubt) : fatal;
+    if (remoteFailure) {
+      const rerun = this.feed?.rerun() ?? 'run the same command again to finish';
+      throw new CarsError('REMOTE_FAILED', `${remoteFailure.message}; ${this.committed} rows were committed before it; ${rerun}`, { cause: remoteFailure });
+    }
+  }
 
-  const progress = await createProgress({ enabled: deps.progress.enabled, tty: deps.progress.tty, totalBytes: src.totalBytes, stream: deps.progress.stream, label: 'import' });
-  const validation = { maxYear: nextYear(), decimal: o.decimal ?? '.' };
-  const encoder = new RowEncoder([vinAt, brandAt, modelAt, yearAt, priceAt, mileageAt, conditionAt, colorAt, listedAt], validation.maxYear, validation.decimal);
-  let committedRows = 0;
-  let stopReason: 'interrupted' | 'max-rejects' | undefined;
-  let snapshotRefused: CarsError | undefined;
+  private rejectsFile(): RejectsFile {
+    const { o, deps, src } = this;
+    const text = src.text;
+    const runLabel = listLabel(deps.report.runId, o.dryRun ? null : deps.db.target.display);
+    // A rejects file is UTF-8; with a BOM when the input was in another encoding, so Excel reads it right.
+    const bom = { bom: () => !!text && text.encoding !== 'utf-8' };
+    if (o.rejects) return new RejectsFile(o.rejects, src.columns, !!o.overwrite, bom);
+    return new RejectsFile(defaultListPath(deps.home, 'rejects', runLabel, this.source, 'rejects'), src.columns, false, bom);
+  }
 
-  const sql = o.dryRun ? undefined : deps.db.sql;
-  const counted = async (batch: RowBatch, r: BatchResult) => {
-    rows.inserted += r.inserted;
-    rows.updated += r.updated;
-    rows.unchanged += r.unchanged;
-    rows.superseded += r.superseded;
-    committedRows += r.inserted + r.updated + r.unchanged + r.superseded;
-    for (const f of r.refused) await reject(f.fields, f.where, f.error);
-    pages?.batchCommitted(batch);
-  };
-  const sink = sql && importSink(sql, { runId: report.runId, source: o.source, seenRun: listed ? report.runId! : undefined }, counted);
-  // Lanes by VIN hash, two batches each (one filling, one being written): memory is bounded by
-  // 2 x workers x batch size rows, whatever the input.
-  const pool =
-    sink &&
-    new WriterPool<RowBatch, LaneHint>(sink, {
+  /** Lanes by VIN hash, two batches each (one filling, one being written): at most 2 x workers x batch size rows in memory. */
+  private writerPool(sql: Sql): WriterPool<RowBatch, LaneHint> {
+    const { o, deps, rows } = this;
+    const report = deps.report;
+    const counted = async (batch: RowBatch, r: BatchResult) => {
+      rows.inserted += r.inserted;
+      rows.updated += r.updated;
+      rows.unchanged += r.unchanged;
+      rows.superseded += r.superseded;
+      this.committed += r.inserted + r.updated + r.unchanged + r.superseded;
+      for (const f of r.refused) await this.reject(f.fields, f.where, f.error);
+      this.pages?.batchCommitted(batch);
+    };
+    const sink = importSink(sql, { runId: report.runId, source: o.source, seenRun: this.listed ? report.runId! : undefined }, counted);
+    return new WriterPool<RowBatch, LaneHint>(sink, {
       lanes: o.workers,
       batchesPerLane: 2,
       newBatch: () => new RowBatch(o.batchSize),
       firstHint: { expectUnchanged: false, expectNew: false },
       retry: { waitMs: o.dbRetryWait },
-      warn: log.warn,
+      warn: deps.log.warn,
       measure: () => {
         const t0 = performance.now();
         const r0 = report.sample();
         return () => report.add('write', performance.now() - t0, report.sample() - r0);
       },
     });
+  }
 
-  // The bar stays up until the end: its last steps (the last batches, ANALYZE) are named on it.
-  try {
-  let ord = 0;
-  let remoteFailure: CarsError | undefined;
-  let fatal: unknown;
-  /** One record: rejected, or into its lane's batch; a promise when it must wait for a writer. */
-  const handle = (item: SourceItem): Promise<void> | undefined => {
-    rows.read++;
-    if (item.kind === 'malformed') return reject(item.values ?? [], item.where, item.error, item.raw);
-    let lane: number;
-    if (item instanceof CsvRow && item.count === columns.length && encoder.encode(item)) {
-      // The fast path: a plain CSV record, from its bytes to its COPY line.
-      if (o.dryRun) {
-        rows.valid++;
-        return listed?.add(encoder.out.toString('latin1', 0, 17));
-      }
-      lane = pool!.lane(encoder.vinHash);
-      pool!.batch(lane).addEncoded(ord++, item, encoder);
-    } else {
-      // Never stored with U+FFFD: the row is refused, and kept in the rejects file as Windows-1252 read it.
-      if (item instanceof CsvRow && !item.isUtf8()) return reject(item.fieldsAs('windows-1252'), item.where, notUtf8(item, text));
-      const values = item.values;
-      if (values.length !== columns.length) return reject(values, item.where, `wrong number of fields: expected ${columns.length}, got ${values.length}`, values.join(','));
-      // (An absent column's index is -1, and values[-1] is undefined: absent means empty.)
-      const v = validateFields(values[vinAt], values[brandAt], values[modelAt], values[yearAt], values[priceAt], values[mileageAt], values[conditionAt], values[colorAt], values[listedAt], validation);
-      if (!v.ok) return reject(values, item.where, v.error);
-      if (o.dryRun) {
-        rows.valid++;
-        return listed?.add(v.row.vin);
-      }
-      const hash = fnv1a(v.row.vin);
-      lane = pool!.lane(hash);
-      pool!.batch(lane).add(ord++, item.where, v.row, values, hash);
-    }
-    pages?.rowAdded(pool!.batch(lane));
-    return pool!.added(lane);
+  /** Says once, when the first bytes have been read, that the encoding was guessed. */
+  private noteEncoding = (): void => {
+    const text = this.src.text;
+    if (this.encodingNoted || !text?.decided) return;
+    this.encodingNoted = true;
+    if (text.detected) this.deps.log.warn(`note: ${this.src.name}: not valid UTF-8; reading it as ${text.encoding} (pass --encoding to choose)`);
   };
-  try {
+
+  private async read(progress: Progress): Promise<void> {
+    const { o, rows, src } = this;
+    const signal = this.deps.signal;
     const stop = await readLoop({
       items: src.items as AsyncIterable<SourceItem[]>,
-      report,
+      report: this.deps.report,
       signal,
-      handle,
-      afterRead: noteEncoding,
+      handle: this.handle,
+      afterRead: this.noteEncoding,
       afterChunk: () => {
         progress.update(rows.read, src.bytesRead());
-        if (pool?.failed) return 'failed'; // (its failure is thrown once every lane has stopped, below)
+        if (this.pool?.failed) return 'failed'; // (its failure is thrown once every lane has stopped)
         if (signal.aborted) return 'interrupted';
         if (o.maxRejects !== undefined && rows.rejected > o.maxRejects) return 'max-rejects';
         return undefined;
       },
     });
-    if (stop === 'interrupted' || stop === 'max-rejects') stopReason = stop;
-  } catch (e) {
-    // A feed that broke: the rows read before it are still written (below), then it is reported
-    // with the count of rows committed, so the operator knows that running again finishes the job.
-    // A writer's failure is reported below, once every writer has stopped.
-    if (e instanceof CarsError && e.code === 'REMOTE_FAILED') remoteFailure = e;
-    else if (!pool?.failed) throw e;
-  } finally {
-    // Rows already read are written, so that every record read has its outcome.
+    if (stop === 'interrupted' || stop === 'max-rejects') this.stopReason = stop;
+  }
+
+  /** One record: rejected, or into its lane's batch; a promise when it must wait for a writer. */
+  private handle = (item: SourceItem): Promise<void> | undefined => {
+    const { rows, pool, positions: at, encoder } = this;
+    rows.read++;
+    if (item.kind === 'malformed') return this.reject(item.values ?? [], item.where, item.error, item.raw);
+    const columns = this.src.columns;
+    let lane: number;
+    if (item instanceof CsvRow && item.count === columns.length && encoder.encode(item)) {
+      // The fast path: a plain CSV record, from its bytes to its COPY line.
+      if (!pool) {
+        rows.valid++;
+        return this.listed?.add(encoder.out.toString('latin1', 0, 17));
+      }
+      lane = pool.lane(encoder.vinHash);
+      pool.batch(lane).addEncoded(this.ord++, item, encoder);
+    } else {
+      // Never stored with U+FFFD: the row is refused, and kept in the rejects file as Windows-1252 read it.
+      if (item instanceof CsvRow && !item.isUtf8()) return this.reject(item.fieldsAs('windows-1252'), item.where, notUtf8(item, this.src.text));
+      const values = item.values;
+      if (values.length !== columns.length) return this.reject(values, item.where, `wrong number of fields: expected ${columns.length}, got ${values.length}`, values.join(','));
+      // (An absent column's index is -1, and values[-1] is undefined: absent means empty.)
+      const v = validateFields(values[at[0]], values[at[1]], values[at[2]], values[at[3]], values[at[4]], values[at[5]], values[at[6]], values[at[7]], values[at[8]], this.validation);
+      if (!v.ok) return this.reject(values, item.where, v.error);
+      if (!pool) {
+        rows.valid++;
+        return this.listed?.add(v.row.vin);
+      }
+      const hash = fnv1a(v.row.vin);
+      lane = pool.lane(hash);
+      pool.batch(lane).add(this.ord++, item.where, v.row, values, hash);
+    }
+    this.pages?.rowAdded(pool.batch(lane));
+    return pool.added(lane);
+  };
+
+  private async reject(values: Array<string | undefined>, where: number | string, error: string, raw = ''): Promise<void> {
+    this.rows.rejected++;
+    await this.rejects.add(values, where, error, raw);
+    const vinAt = this.positions[0];
+    if (this.listed && vinAt >= 0) await this.listed.add(values[vinAt]);
+  }
+
+  /** Writes the rows already read (every record read has its outcome), then closes the source and lists; returns the writers' failure, if any. */
+  private async finishWrites(progress: Progress): Promise<unknown> {
+    const { deps, src, feed } = this;
     progress.step('writing the last batches');
     const t0 = performance.now();
+    let fatal: unknown;
     try {
       // Every writer stopped (after a failure too): from here on the counts are final.
-      await pool?.close();
+      await this.pool?.close();
     } catch (e) {
       fatal = e;
     } finally {
-      report.add('flush', performance.now() - t0);
-      report.span('flush', t0);
-      progress.update(rows.read, src.bytesRead());
+      deps.report.add('flush', performance.now() - t0);
+      deps.report.span('flush', t0);
+      progress.update(this.rows.read, src.bytesRead());
       await feed?.settle();
-      if (feed?.summary()) report.extra.feed = feed.summary();
+      if (feed?.summary()) deps.report.extra.feed = feed.summary();
       await src.close?.();
-      await rejects.close(); // (last: a rejects file that could not be written fails the run, exit 2)
+      await this.rejects?.close(); // (last: a rejects file that could not be written fails the run, exit 2)
     }
-  }
-  if (fatal !== undefined) throw fatal instanceof BatchFailure ? failureMessage(fatal, committedRows, pool!.inDoubt) : fatal;
-  if (remoteFailure) {
-    const rerun = feed?.rerun() ?? 'run the same command again to finish';
-    throw new CarsError('REMOTE_FAILED', `${remoteFailure.message}; ${committedRows} rows were committed before it; ${rerun}`, { cause: remoteFailure });
+    return fatal;
   }
 
-  if (!o.dryRun && rows.inserted + rows.updated > 0) await analyzeIfNeeded(sql!, rows.inserted + rows.updated, report, () => progress.step('ANALYZE cars'));
-  if (listed) {
-    // Only a run that read and committed its whole input may mark cars sold.
-    if (stopReason) report.extra.snapshot = { source: o.source, skipped: `the run stopped early (${stopReason}): nothing was marked` };
-    else {
-      progress.step('marking the cars the export no longer lists');
-      await listed.flush();
-      try {
-        report.extra.snapshot = await report.phase('snapshot', () => finishSnapshot(deps.db.sql, o.source!, listKey!, o.maxMissing ?? 20, !!o.dryRun));
-      } catch (e) {
-        if (!(e instanceof CarsError && e.code === 'MAX_MISSING')) throw e;
-        report.extra.snapshot = (e as unknown as { figures: unknown }).figures;
-        snapshotRefused = e;
-      }
-    }
-  }
-  } finally {
-    progress.stop();
-    if (listed) await forgetListed(deps.db.sql, listKey!).catch(() => undefined);
+  async analyze(progress: Progress): Promise<void> {
+    const changed = this.rows.inserted + this.rows.updated;
+    if (!this.o.dryRun && changed > 0) await analyzeIfNeeded(this.deps.db.sql, changed, this.deps.report, () => progress.step('ANALYZE cars'));
   }
 
-  const outcomes = o.dryRun ? rows.valid + rows.rejected : rows.inserted + rows.updated + rows.unchanged + rows.rejected + rows.superseded;
-  const balanced = outcomes === rows.read;
-  report.extra.accounting = o.dryRun
-    ? `read ${rows.read} = valid ${rows.valid} + rejected ${rows.rejected}${balanced ? ' ✓' : ' ✗ MISMATCH'}`
-    : `read ${rows.read} = inserted ${rows.inserted} + updated ${rows.updated} + unchanged ${rows.unchanged} + rejected ${rows.rejected} + superseded ${rows.superseded}${balanced ? ' ✓' : ' ✗ MISMATCH'}`;
-  report.extra.rejects_file = rejects.written ? path.resolve(rejects.path) : null;
-  if (text) {
-    report.extra.encoding = encodingLabel(text);
-    if (text.delimiter !== undefined) report.extra.delimiter = text.delimiter;
+  /** A snapshot marks the source's cars the input no longer lists; only a run that read and committed its whole input. */
+  async markSnapshot(progress: Progress): Promise<void> {
+    const { o, deps, listed } = this;
+    if (!listed) return;
+    if (this.stopReason) {
+      deps.report.extra.snapshot = { source: o.source, skipped: `the run stopped early (${this.stopReason}): nothing was marked` };
+      return;
+    }
+    progress.step('marking the cars the export no longer lists');
+    await listed.flush();
+    try {
+      deps.report.extra.snapshot = await deps.report.phase('snapshot', () => finishSnapshot(deps.db.sql, o.source!, this.listKey!, o.maxMissing ?? 20, !!o.dryRun));
+    } catch (e) {
+      if (!(e instanceof CarsError && e.code === 'MAX_MISSING')) throw e;
+      deps.report.extra.snapshot = (e as unknown as { figures: unknown }).figures;
+      this.snapshotRefused = e;
+    }
   }
-  report.extra.columns = columnMap.columns();
-  report.extra.ignored_columns = [...columnMap.ignored].filter((h) => !(REJECT_COLUMNS as readonly string[]).includes(normalizeHeader(h)));
-  report.extra.dry_run = !!o.dryRun;
-  if (!o.dryRun) report.extra.writers = o.workers;
-  const secs = report.elapsedMs() / 1000;
-  report.extra.rows_per_second = secs > 0 ? Math.round(rows.read / secs) : 0;
-  if (!balanced) return { status: 'failed', error: new CarsError('INTERNAL', `row accounting does not add up: ${report.extra.accounting}`) };
-  if (stopReason === 'interrupted') return { status: 'interrupted', error: new CarsError('INTERRUPTED', `interrupted after ${rows.read} rows; ${committedRows} committed`) };
-  if (stopReason === 'max-rejects') {
-    return { status: 'threshold', error: new CarsError('MAX_REJECTS', `stopped after ${rows.rejected} rejected rows (more than --max-rejects ${o.maxRejects}); rejects in ${rejects.path}`) };
+
+  async forgetListed(): Promise<void> {
+    if (this.listed) await forgetListed(this.deps.db.sql, this.listKey!).catch(() => undefined);
   }
-  if (rows.read > 0 && rows.rejected === rows.read) return { status: 'threshold', error: allRejected(rows.read, rejects) };
-  if (snapshotRefused) return { status: 'threshold', error: snapshotRefused };
-  await feed?.completed();
-  return { status: 'ok' };
+
+  /** The accounting, the report's facts and the run's status. */
+  async outcome(): Promise<Outcome> {
+    const { o, rows, rejects, deps } = this;
+    const extra = deps.report.extra;
+    const outcomes = o.dryRun ? rows.valid + rows.rejected : rows.inserted + rows.updated + rows.unchanged + rows.rejected + rows.superseded;
+    const balanced = outcomes === rows.read;
+    extra.accounting = o.dryRun
+      ? `read ${rows.read} = valid ${rows.valid} + rejected ${rows.rejected}${balanced ? ' ✓' : ' ✗ MISMATCH'}`
+      : `read ${rows.read} = inserted ${rows.inserted} + updated ${rows.updated} + unchanged ${rows.unchanged} + rejected ${rows.rejected} + superseded ${rows.superseded}${balanced ? ' ✓' : ' ✗ MISMATCH'}`;
+    extra.rejects_file = rejects.written ? path.resolve(rejects.path) : null;
+    const text = this.src.text;
+    if (text) {
+      extra.encoding = encodingLabel(text);
+      if (text.delimiter !== undefined) extra.delimiter = text.delimiter;
+    }
+    extra.columns = this.columnMap!.columns();
+    extra.ignored_columns = [...this.columnMap!.ignored].filter((h) => !(REJECT_COLUMNS as readonly string[]).includes(normalizeHeader(h)));
+    extra.dry_run = !!o.dryRun;
+    if (!o.dryRun) extra.writers = o.workers;
+    const secs = deps.report.elapsedMs() / 1000;
+    extra.rows_per_second = secs > 0 ? Math.round(rows.read / secs) : 0;
+    if (!balanced) return { status: 'failed', error: new CarsError('INTERNAL', `row accounting does not add up: ${extra.accounting}`) };
+    if (this.stopReason === 'interrupted') return { status: 'interrupted', error: new CarsError('INTERRUPTED', `interrupted after ${rows.read} rows; ${this.committed} committed`) };
+    if (this.stopReason === 'max-rejects') {
+      return { status: 'threshold', error: new CarsError('MAX_REJECTS', `stopped after ${rows.rejected} rejected rows (more than --max-rejects ${o.maxRejects}); rejects in ${rejects.path}`) };
+    }
+    if (rows.read > 0 && rows.rejected === rows.read) return { status: 'threshold', error: allRejected(rows.read, rejects) };
+    if (this.snapshotRefused) return { status: 'threshold', error: this.snapshotRefused };
+    await this.feed?.completed();
+    return { status: 'ok' };
+  }
 }
 
 /** Why a record of a file read as UTF-8 is refused when its bytes are not UTF-8. */
