@@ -4,6 +4,7 @@ import { CarsError, EXIT, isCarsError } from './errors.js';
 import { openDatabase, type Database, type DatabaseConfig } from './db/database.js';
 import { databaseError, isConnectionError } from './db/pool.js';
 import { finishRun, heartbeat, markAbandoned, startRun } from './db/runs.js';
+import { buildLeftoverIndexes } from './db/deferred-indexes.js';
 import { describeError } from './db/sqlstate.js';
 import { writeMetricsFile } from './metrics.js';
 import type { Logger } from './logger.js';
@@ -64,6 +65,8 @@ export async function execute(spec: RunSpec, fn: Command): Promise<Summary> {
       db = await report.phase('connect', () => openDatabase(spec.db, spec.log));
       // A run killed before it could finish (SIGKILL, the OOM killer, a reboot) never stays `running`.
       await markAbandoned(db.sql).catch(() => undefined);
+      // An import that died between dropping and building the indexes of cars left them to us.
+      await buildLeftoverIndexes(db.sql, spec.log).catch(() => undefined);
       if (spec.record) {
         report.runId = await startRun(db.sql, spec.command, spec.source).catch((e) => {
           throw databaseError(e, db!.target);

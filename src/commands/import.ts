@@ -23,6 +23,7 @@ import type { Command, Deps, Outcome } from '../runner.js';
 import type { Sql } from '../db/pool.js';
 import type { FeedStart } from '../sources/remote.js';
 import { FeedRun, feedUrl } from './feed-run.js';
+import { buildDeferredIndexes, deferIndexes } from '../db/deferred-indexes.js';
 
 export interface ImportOptions {
   format?: 'csv' | 'ndjson' | 'json';
@@ -66,7 +67,12 @@ export interface ImportOptions {
   restart?: boolean;
   /** `--refetch`: a URL is fetched whole, without asking whether it changed since the last complete run. */
   refetch?: boolean;
+  /** `--defer-indexes`: build the secondary indexes of an empty table after the load (auto: a big file). */
+  deferIndexes?: 'auto' | 'always' | 'never';
 }
+
+/** From this input size, a load into an empty table builds the secondary indexes afterwards (auto). */
+export const DEFER_INDEXES_FROM_BYTES = 256 * 1024 * 1024;
 
 /** Opens the source named on the command line; a URL starts as `start` says (resumed, or asked conditionally). */
 export type SourceOpener = (source: string, o: ImportOptions, deps: Deps, start?: FeedStart) => Promise<RecordSource>;
@@ -168,6 +174,8 @@ class ImportRun {
   private stopReason: 'interrupted' | 'max-rejects' | undefined;
   private snapshotRefused: CarsError | undefined;
   private encodingNoted = false;
+  /** The secondary indexes dropped for the load, built once its rows are in. */
+  private deferred: string[] = [];
 
   constructor(
     private readonly source: string,
@@ -189,7 +197,10 @@ class ImportRun {
     this.encoder = new RowEncoder(this.positions, this.validation.maxYear, this.validation.decimal);
     this.rejects = this.rejectsFile();
     if (this.o.snapshot && this.listKey !== null) this.listed = new ListedVins(this.deps.db.sql, this.listKey);
-    if (!this.o.dryRun) this.pool = this.writerPool(this.deps.db.sql);
+    if (!this.o.dryRun) {
+      if (this.deferWanted()) this.deferred = await this.deps.report.phase('defer', () => deferIndexes(this.deps.db.sql, this.deps.report.runId));
+      this.pool = this.writerPool(this.deps.db.sql);
+    }
     let remoteFailure: CarsError | undefined;
     let fatal: unknown;
     try {
@@ -208,6 +219,21 @@ class ImportRun {
       const rerun = this.feed?.rerun() ?? 'run the same command again to finish';
       throw new CarsError('REMOTE_FAILED', `${remoteFailure.message}; ${this.committed} rows were committed before it; ${rerun}`, { cause: remoteFailure });
     }
+  }
+
+  /** Whether to build the secondary indexes after the load, should the table be empty (deferIndexes checks). */
+  private deferWanted(): boolean {
+    const when = this.o.deferIndexes ?? 'auto';
+    return when === 'always' || (when === 'auto' && (this.src.totalBytes ?? 0) >= DEFER_INDEXES_FROM_BYTES);
+  }
+
+  /** Builds the indexes this run deferred; a failure leaves them to the next cars command. */
+  private async buildIndexes(progress: Progress): Promise<void> {
+    const { deps } = this;
+    progress.step(`building ${this.deferred.length} indexes of cars`);
+    await deps.report.phase('indexes', () => buildDeferredIndexes(deps.db.sql)).catch((e) => {
+      deps.log.warn(`warning: the indexes of cars deferred for the load were not built (${(e as Error)?.message ?? e}); the next cars command builds them`);
+    });
   }
 
   private rejectsFile(): RejectsFile {
@@ -334,6 +360,7 @@ class ImportRun {
       deps.report.add('flush', performance.now() - t0);
       deps.report.span('flush', t0);
       progress.update(this.rows.read, src.bytesRead());
+      if (this.deferred.length) await this.buildIndexes(progress);
       await feed?.settle();
       if (feed?.summary()) deps.report.extra.feed = feed.summary();
       await src.close?.();
