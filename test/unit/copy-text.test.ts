@@ -77,4 +77,18 @@ describe('a batch of staged rows', () => {
     expect(b.fields(0)).toEqual(['x']);
     expect(Buffer.concat([...b.copyChunks()]).toString()).toBe(stagingLine(0, car('WVWZZZ1KZAW000001')));
   });
+
+  it('finds a repeat among thousands of VINs, the first one included, and none where there is none', () => {
+    const vin = (i: number) => `WVWZZZ1KZAW${String(i).padStart(6, '0')}`;
+    const b = new RowBatch();
+    for (let i = 0; i < 5000; i++) b.add(i, i, car(vin(i)), [], fnv1a(vin(i)));
+    expect(b.mayRepeatVins).toBe(false);
+    b.add(5000, 5000, car(vin(0)), [], fnv1a(vin(0)));
+    expect(b.mayRepeatVins).toBe(true);
+    b.clear();
+    for (let i = 4999; i >= 0; i--) b.add(i, i, car(vin(i)), [], fnv1a(vin(i)));
+    expect(b.mayRepeatVins).toBe(false);
+    b.add(5000, 5000, car(vin(4321)), [], fnv1a(vin(4321)));
+    expect(b.mayRepeatVins).toBe(true);
+  });
 });
