@@ -380,7 +380,7 @@ program
   .addOption(new Option('--max-record-bytes <n>', 'reject a longer record (or NDJSON line) and skip the rest of its line').argParser(intIn(1024, 1 << 30)).default(1 << 20))
   .option('--accept-unterminated', 'take a last line without a line break from stdin, a pipe or a URL without a length as it is')
   .addOption(new Option('--max-expand <ratio>', 'stop gzip input that unpacks to more than this many times its size (past 64 MiB)').argParser(intIn(1, 1_000_000)).default(1000))
-  .addOption(new Option('--batch-size <rows>', 'rows per batch (one transaction each)').argParser(intIn(1, 1_000_000)).default(5000))
+  .addOption(new Option('--batch-size <rows>', 'rows per batch (one transaction each)').argParser(intIn(1, 1_000_000)).default(10000))
   .addOption(new Option('--workers <n>', 'parallel batch writers, each on its own connection').argParser(intIn(1, 64)).default(2))
   .addOption(new Option('--defer-indexes <when>', 'into an empty table, build the secondary indexes after the load (auto: for a file of 256 MiB or more)').choices(['auto', 'always', 'never']).default('auto'))
   .option('--rejects <path>', 'write rejected rows here (default: $CARS_HOME/rejects/<run>-<input>.csv)')

@@ -1,5 +1,5 @@
 -- name: import_insert
--- budget_ms: 500
+-- budget_ms: 1000
 -- index: none
 -- staging: new
 -- The import of a batch expected to hold only new cars (the worker's last batch was all new, as

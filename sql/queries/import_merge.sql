@@ -1,5 +1,5 @@
 -- name: import_merge
--- budget_ms: 500
+-- budget_ms: 1000
 -- index: cars_vin_key
 -- settings: enable_hashjoin=off enable_mergejoin=off
 -- The import merge: one batch from the all-text staging table into cars. The later row of a VIN

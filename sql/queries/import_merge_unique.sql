@@ -1,5 +1,5 @@
 -- name: import_merge_unique
--- budget_ms: 500
+-- budget_ms: 1000
 -- index: cars_vin_key
 -- settings: enable_hashjoin=off enable_mergejoin=off
 -- The import merge of a batch whose VINs are all different (the importer knows, and its writers

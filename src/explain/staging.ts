@@ -8,7 +8,7 @@ type Tx = postgres.Sql<Record<string, never>>;
 
 
 /** `cars import`'s default --batch-size. */
-export const STAGED_ROWS = 5000;
+export const STAGED_ROWS = 10000;
 
 /** Does this query text read the staging table? */
 export function readsStaging(text: string): boolean {

@@ -41,7 +41,7 @@ describe('cars.toml', () => {
     const fromFile = await settings([]);
     expect(pick(fromFile, 'global', 'pool_max')).toEqual({ scope: 'global', name: 'pool_max', value: 7, from: 'cars.toml:2' });
     expect(pick(fromFile, 'import', 'decimal')).toMatchObject({ value: ',', from: 'cars.toml:5' });
-    expect(pick(fromFile, 'import', 'batch_size')).toMatchObject({ value: 5000, from: 'default' });
+    expect(pick(fromFile, 'import', 'batch_size')).toMatchObject({ value: 10000, from: 'default' });
     expect(pick(await settings([], { CARS_POOL_MAX: '9' }), 'global', 'pool_max')).toMatchObject({ value: 9, from: 'env CARS_POOL_MAX' });
     expect(pick(await settings(['--pool-max', '3'], { CARS_POOL_MAX: '9' }), 'global', 'pool_max')).toMatchObject({ value: 3, from: 'flag' });
     // A password is never shown.
