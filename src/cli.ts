@@ -3,7 +3,8 @@
 import os from 'node:os';
 import path from 'node:path';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { countsText, listRuns, pruneRuns, showRun, type RunsOptions } from './commands/runs.js';
+import { listRuns, pruneRuns, showRun, type RunsOptions } from './commands/runs.js';
+import { countsText } from './runs/format.js';
 import { runsCsv, runsTable } from './runs/format.js';
 import { runHtml, runSvg } from './runs/chart.js';
 import { sparkline } from './timeline.js';
@@ -23,9 +24,10 @@ import { printableLines } from './text/printable.js';
 import type { Summary } from './report.js';
 import { columnList, decimalMark, delimiter, intIn, numberIn, retryStatuses, shard } from './options.js';
 import { ENCODINGS } from './sources/encoding.js';
-import { parseMapOption } from './import/column-map.js';
-import type { SyncOptions, ExplainOptions, SearchOptions } from './commands/contracts.js';
-import { dbDestroy, dbMigrate, dbPath, dbStartStop, dbStatus, dbUrl, formatPaths, formatStatus, type DbPaths, type DbStatus } from './commands/db.js';
+import { parseMapOption } from './sources/column-map.js';
+import type { SyncOptions, ExplainOptions } from './commands/contracts.js';
+import type { SearchOptions } from './search/listing.js';
+import { dbDestroy, dbMigrateCommand, dbPath, dbPsql, dbStartStop, dbStatusCommand, dbUrl, formatPaths, formatStatus, type DbPaths, type DbStatus } from './commands/db.js';
 import { importCommand, type ImportOptions } from './commands/import.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -245,15 +247,7 @@ db.command('migrate')
     const spec = specFor(cmd, 'db migrate', null, true, true);
     // Migrations are this command's work: let it report them instead of openDatabase.
     spec.db = { ...spec.db };
-    const summary = await execute({ ...spec, needsDb: false }, async (deps) => {
-      const { openDatabase } = await import('./db/database.js');
-      const conn = await deps.report.phase('connect', () => openDatabase(spec.db, spec.log, { migrate: false }));
-      try {
-        await dbMigrate({ ...deps, db: conn });
-      } finally {
-        await conn.close();
-      }
-    });
+    const summary = await execute({ ...spec, needsDb: false }, (deps) => dbMigrateCommand(spec.db, deps));
     const applied = (summary.applied as string[] | undefined) ?? [];
     await finish(cmd, summary, applied.length ? `applied ${applied.length} migration(s): ${applied.join(', ')} to ${summary.target}` : `nothing to apply: ${summary.target} is up to date`);
   });
@@ -264,13 +258,7 @@ db.command('status')
     const spec = specFor(cmd, 'db status', null, false, false);
     let status: DbStatus | undefined;
     const summary = await execute(spec, async (deps) => {
-      const { openDatabase } = await import('./db/database.js');
-      const conn = await openDatabase(spec.db, spec.log, { migrate: false });
-      try {
-        status = await dbStatus({ ...deps, db: conn });
-      } finally {
-        await conn.close();
-      }
+      status = await dbStatusCommand(spec.db, deps);
     });
     await finish(cmd, summary, undefined, status ? formatStatus(status) : undefined);
   });
@@ -304,27 +292,9 @@ db.command('psql')
   .addHelpText('after', '\nExamples:\n  cars db psql\n  cars db psql -- -c "select brand, count(*) from cars group by 1"')
   .action(async (args: string[], _o, cmd: Command) => {
     const spec = specFor(cmd, 'db psql', null, false, false);
-    const { openDatabase } = await import('./db/database.js');
-    const { spawnSync } = await import('node:child_process');
     let code = 0;
     const summary = await execute(spec, async () => {
-      const conn = await openDatabase(spec.db, spec.log); // (migrated, as for every command)
-      try {
-        // A password goes to psql in PGPASSWORD, not on its command line (where `ps` shows it).
-        let url = spec.db.url ?? (await dbUrl(spec.db, spec.log));
-        const extra: Record<string, string> = {};
-        if (spec.db.url) {
-          const u = new URL(spec.db.url);
-          if (u.password) extra.PGPASSWORD = decodeURIComponent(u.password);
-          u.password = '';
-          url = u.toString();
-        }
-        const r = spawnSync('psql', [url, ...args], { stdio: 'inherit', env: { ...process.env, ...extra } });
-        if (r.error) throw new CarsError('USAGE', `cannot run psql (${(r.error as NodeJS.ErrnoException).code}); install the PostgreSQL client (Debian: apt-get install postgresql-client)`);
-        code = r.status ?? 1;
-      } finally {
-        await conn.close();
-      }
+      code = await dbPsql(spec.db, spec.log, args);
     });
     if (summary.error) await finish(cmd, summary);
     else process.exitCode = code;

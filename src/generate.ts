@@ -24,10 +24,6 @@ const CHUNK_CHARS = 64 * 1024;
 const LISTED_DAYS = 730;
 const TABLE = 1024; // weighted picks: an index table of this size per distribution
 
-/** The model year a listing may carry at most: dealers list next year's models already. */
-export function nextYear(now: Date = new Date()): number {
-  return now.getUTCFullYear() + 1;
-}
 
 interface Model {
   name: string;

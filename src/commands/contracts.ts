@@ -1,4 +1,4 @@
-import type { HeaderMaps } from '../import/column-map.js';
+import type { HeaderMaps } from '../sources/column-map.js';
 import type { EncodingOption } from '../sources/encoding.js';
 // The options each command receives from cli.ts (parsed and validated there).
 
@@ -47,15 +47,3 @@ export interface ExplainOptions {
   analyzeAnyway?: boolean;
 }
 
-export interface SearchOptions {
-  brand?: string;
-  model?: string;
-  condition?: 'available' | 'sold' | 'reserved';
-  minPrice?: number;
-  maxPrice?: number;
-  yearFrom?: number;
-  yearTo?: number;
-  limit: number;
-  after?: string;
-  format: 'table' | 'json' | 'csv';
-}

@@ -2,12 +2,54 @@
 import { EmbeddedServer, socketUrl } from '../db/embedded.js';
 import { redact as redactUrl } from '../db/target.js';
 import { appliedMigrations, listMigrations, migrate } from '../db/migrate.js';
-import type { DatabaseConfig } from '../db/database.js';
+import { openDatabase, type DatabaseConfig } from '../db/database.js';
+import { spawnSync } from 'node:child_process';
 import type { Logger } from '../logger.js';
 import type { Deps } from '../runner.js';
 import { CarsError } from '../errors.js';
 
-export async function dbMigrate({ db, report }: Deps): Promise<void> {
+/** `cars db migrate`: opens the database without migrating it, so that this command reports what it applies. */
+export async function dbMigrateCommand(config: DatabaseConfig, deps: Deps): Promise<void> {
+  const conn = await deps.report.phase('connect', () => openDatabase(config, deps.log, { migrate: false }));
+  try {
+    await dbMigrate({ ...deps, db: conn });
+  } finally {
+    await conn.close();
+  }
+}
+
+/** `cars db status`: the status of the database as it is, pending migrations included. */
+export async function dbStatusCommand(config: DatabaseConfig, deps: Deps): Promise<DbStatus> {
+  const conn = await openDatabase(config, deps.log, { migrate: false });
+  try {
+    return await dbStatus({ ...deps, db: conn });
+  } finally {
+    await conn.close();
+  }
+}
+
+/** `cars db psql [args]`: psql on the (migrated) database; returns psql's exit code. */
+export async function dbPsql(config: DatabaseConfig, log: Logger, args: string[]): Promise<number> {
+  const conn = await openDatabase(config, log); // (migrated, as for every command)
+  try {
+    // A password goes to psql in PGPASSWORD, not on its command line (where `ps` shows it).
+    let url = config.url ?? (await dbUrl(config, log));
+    const extra: Record<string, string> = {};
+    if (config.url) {
+      const u = new URL(config.url);
+      if (u.password) extra.PGPASSWORD = decodeURIComponent(u.password);
+      u.password = '';
+      url = u.toString();
+    }
+    const r = spawnSync('psql', [url, ...args], { stdio: 'inherit', env: { ...process.env, ...extra } });
+    if (r.error) throw new CarsError('USAGE', `cannot run psql (${(r.error as NodeJS.ErrnoException).code}); install the PostgreSQL client (Debian: apt-get install postgresql-client)`);
+    return r.status ?? 1;
+  } finally {
+    await conn.close();
+  }
+}
+
+async function dbMigrate({ db, report }: Deps): Promise<void> {
   // openDatabase was told not to migrate, so that this command reports what it applied.
   const applied = await report.phase('migrate', () => migrate(db.sql));
   report.rows.applied = applied.length;
@@ -25,7 +67,7 @@ export interface DbStatus {
   row_counts: Record<string, number>;
 }
 
-export async function dbStatus({ db, report }: Deps): Promise<DbStatus> {
+async function dbStatus({ db, report }: Deps): Promise<DbStatus> {
   const sql = db.sql;
   const [{ server_version }] = await sql`select current_setting('server_version') as server_version`;
   let dataDir: string | null = db.embedded?.layout.dataDir ?? null;

@@ -7,7 +7,8 @@ import type { Sql } from '../db/pool.js';
 import type { Validators } from '../http/client.js';
 import type { Logger } from '../logger.js';
 import { PageLedger } from '../pipeline/page-ledger.js';
-import type { FeedFacts, FeedStart } from '../sources/remote.js';
+import type { FeedStart } from '../sources/remote.js';
+import type { FeedFacts } from '../sources/records.js';
 
 export interface FeedRunOptions {
   /** What the state is kept under: 'import', or 'sync-prices' with its shard. */

@@ -5,6 +5,7 @@ import { markAbandoned } from '../db/runs.js';
 import { CarsError } from '../errors.js';
 import type { Summary } from '../report.js';
 import type { TimelineData } from '../timeline.js';
+import type { RunItem } from '../runs/format.js';
 
 export interface RunsOptions {
   command?: string;
@@ -16,21 +17,6 @@ export interface RunsOptions {
   format: 'table' | 'json' | 'csv';
 }
 
-export interface RunItem {
-  id: number;
-  command: string;
-  source: string | null;
-  status: string;
-  started_at: string;
-  finished_at: string | null;
-  duration_s: number | null;
-  rows: Record<string, number>;
-  peak_rss_mb: number | null;
-  exit_code: number | null;
-  host: string | null;
-  pid: number | null;
-  version: string | null;
-}
 
 const AGE = /^(\d+)\s*(m|min|h|d|w)$/i;
 
@@ -128,11 +114,3 @@ export async function pruneRuns(sql: Sql, olderThan: string): Promise<number> {
   });
 }
 
-/** The main counts of a run, in a few words: "read 1,007 ins 1,000 rej 7". */
-export function countsText(rows: Record<string, number>): string {
-  const short: Record<string, string> = { read: 'read', inserted: 'ins', updated: 'upd', unchanged: 'same', rejected: 'rej', superseded: 'sup', checked: 'checked', changed: 'chg', unknown: 'unk', failed: 'fail', valid: 'valid' };
-  return Object.entries(rows)
-    .filter(([k, v]) => short[k] && (v > 0 || k === 'read' || k === 'checked'))
-    .map(([k, v]) => `${short[k]} ${v.toLocaleString('en-US')}`)
-    .join(' ');
-}

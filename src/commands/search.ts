@@ -1,7 +1,7 @@
 // cars search: the listing, newest first, a page at a time (keyset pagination, never OFFSET).
 import { namedQuery } from '../db/queries.js';
 import type { Command, Outcome } from '../runner.js';
-import type { SearchOptions } from './contracts.js';
+import type { SearchOptions } from '../search/listing.js';
 import { decodeCursor } from '../search/cursor.js';
 import { LISTING_QUERY, listingParams, toPage } from '../search/listing.js';
 import { formatPage } from '../search/format.js';

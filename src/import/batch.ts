@@ -4,7 +4,7 @@
 // old generation cost the import as much time as parsing (1M rows: 3.1 s of garbage collection
 // in 6.4 s of work). Bytes in a few reused buffers cost the collector nothing.
 import { copyValue } from './copy-text.js';
-import type { CarRow } from './validate.js';
+import type { CarRow } from '../car.js';
 import type { CsvRow } from '../sources/csv-records.js';
 import { putDecimal, type RowEncoder } from './row-encoder.js';
 

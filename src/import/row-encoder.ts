@@ -6,7 +6,7 @@
 // it writes exactly stagingLine(validateFields(...)) (a test compares both on many rows).
 import { isUtf8 } from 'node:buffer';
 import type { CsvRow } from '../sources/csv-records.js';
-import { MAX_MILEAGE, MAX_TEXT_CHARS, MIN_YEAR } from './validate.js';
+import { MAX_MILEAGE, MAX_TEXT_CHARS, MIN_YEAR } from '../car.js';
 
 const TAB = 9;
 const LF = 10;
@@ -305,7 +305,7 @@ export class RowEncoder {
 
   /**
    * Empty, or an ISO 8601 date that exists (YYYY-MM-DD), optionally with a time of day and an
-   * offset as validate.ts's TIME_RE takes them: T10:00, T10:00:00.123Z, " 10:00:00+02", +0200, +02:00.
+   * offset as car.ts's TIME_RE takes them: T10:00, T10:00:00.123Z, " 10:00:00+02", +0200, +02:00.
    */
   private listedAt(r: CsvRow): boolean {
     if (!this.select(r, 8)) return false;

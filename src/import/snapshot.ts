@@ -5,7 +5,7 @@
 import type { Sql } from '../db/pool.js';
 import { namedQuery } from '../db/queries.js';
 import { CarsError } from '../errors.js';
-import { validateVin } from './validate.js';
+import { validateVin } from '../car.js';
 
 export interface SnapshotFigures {
   source: string;

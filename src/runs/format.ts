@@ -1,6 +1,31 @@
 // `cars runs` for a person (a table) or a spreadsheet (CSV). Pure.
 import { csvField } from '../sources/csv-records.js';
-import { countsText, type RunItem } from '../commands/runs.js';
+
+/** A row of `runs`, as listed. */
+export interface RunItem {
+  id: number;
+  command: string;
+  source: string | null;
+  status: string;
+  started_at: string;
+  finished_at: string | null;
+  duration_s: number | null;
+  rows: Record<string, number>;
+  peak_rss_mb: number | null;
+  exit_code: number | null;
+  host: string | null;
+  pid: number | null;
+  version: string | null;
+}
+
+/** The main counts of a run, in a few words: "read 1,007 ins 1,000 rej 7". */
+export function countsText(rows: Record<string, number>): string {
+  const short: Record<string, string> = { read: 'read', inserted: 'ins', updated: 'upd', unchanged: 'same', rejected: 'rej', superseded: 'sup', checked: 'checked', changed: 'chg', unknown: 'unk', failed: 'fail', valid: 'valid' };
+  return Object.entries(rows)
+    .filter(([k, v]) => short[k] && (v > 0 || k === 'read' || k === 'checked'))
+    .map(([k, v]) => `${short[k]} ${v.toLocaleString('en-US')}`)
+    .join(' ');
+}
 
 const cut = (s: string, n: number) => (s.length > n ? s.slice(0, n - 1) + '…' : s);
 

@@ -1,8 +1,21 @@
 // `cars search` options as the parameters of the recent_listings named query, and its rows as a
 // page with the cursor of the next one. Pure.
 import { usage } from '../errors.js';
-import type { SearchOptions } from '../commands/contracts.js';
 import { encodeCursor, type Position } from './cursor.js';
+
+/** The options of `cars search`. */
+export interface SearchOptions {
+  brand?: string;
+  model?: string;
+  condition?: 'available' | 'sold' | 'reserved';
+  minPrice?: number;
+  maxPrice?: number;
+  yearFrom?: number;
+  yearTo?: number;
+  limit: number;
+  after?: string;
+  format: 'table' | 'json' | 'csv';
+}
 
 /** The named query behind `cars search`: sql/queries/recent_listings.sql. */
 export const LISTING_QUERY = 'recent_listings';

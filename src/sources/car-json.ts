@@ -3,8 +3,8 @@
 // stays `12500.50`, `1e3` stays `1e3` and is rejected by validation like it would be in a CSV):
 // JSON.parse cannot give that text back on Node 20, so objects that hold numbers are parsed a
 // second time by `parseKeepingNumbers`, which is only ever handed text JSON.parse accepted.
-import { CAR_COLUMNS } from '../import/validate.js';
-import { ColumnMap } from '../import/column-map.js';
+import { CAR_COLUMNS } from '../car.js';
+import { ColumnMap } from './column-map.js';
 
 /** A JSON number as written in the source text. */
 export class RawNumber {

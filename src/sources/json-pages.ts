@@ -15,7 +15,7 @@
 // shows where the feed ends (its next is null, another URL, or it failed), the fetches of pages after
 // it are called off, so the ones still waiting for their turn are never sent.
 import { CarsError } from '../errors.js';
-import type { ColumnMap } from '../import/column-map.js';
+import type { ColumnMap } from './column-map.js';
 import { carValues, hasCarNumber, isJsonObject, jsonKind, parseKeepingNumbers, rawJson } from './car-json.js';
 import type { SourceItem } from './records.js';
 

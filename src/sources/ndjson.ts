@@ -2,10 +2,10 @@
 // by readline) so that a line is only ever parsed once its newline has arrived, or the input has
 // ended cleanly: a body cut off mid-stream throws out of the byte stream first, and its partial
 // last line is never parsed, loaded or rejected.
-import { CAR_COLUMNS } from '../import/validate.js';
+import { CAR_COLUMNS } from '../car.js';
 import { parseCarJson } from './car-json.js';
 import type { Input } from './input.js';
-import { ColumnMap } from '../import/column-map.js';
+import { ColumnMap } from './column-map.js';
 import { decodeInput, escapedByte, notUtf8Message, unescapeAs1252, Utf8TextDecoder, type EncodingOption } from './encoding.js';
 import type { RecordSource, SourceItem } from './records.js';
 

@@ -2,10 +2,21 @@
 // records with their provenance (a line number, or a page URL and index).
 import { CsvByteSplitter, MAX_RECORD_BYTES, type CsvByteItem } from './csv-records.js';
 import { decodeInput, type EncodingOption, type TextFacts } from './encoding.js';
-import type { ColumnMap } from '../import/column-map.js';
-import type { FeedFacts } from './remote.js';
+import type { ColumnMap } from './column-map.js';
 import { inPieces, type Input } from './input.js';
 import { CarsError } from '../errors.js';
+import type { Validators } from '../http/client.js';
+
+/** What a URL's source says about its feed. */
+export interface FeedFacts {
+  /** A paginated JSON feed (it can resume). */
+  paged: boolean;
+  /** The server answered 304 Not Modified: nothing to read. */
+  notModified: boolean;
+  /** The first answer's ETag / Last-Modified (the first page's, for a paginated feed). */
+  validators?: Validators;
+}
+
 
 export interface SourceRecord {
   kind: 'record';

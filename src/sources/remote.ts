@@ -10,16 +10,15 @@ import { createGunzip } from 'node:zlib';
 import { CarsError } from '../errors.js';
 import { FAULT_BACKOFF, retryDelay } from '../http/backoff.js';
 import { createHttpClient, validatorsOf, type HttpClient, type StreamResponse, type Validators } from '../http/client.js';
-import type { ImportOptions } from '../commands/import.js';
-import { CAR_COLUMNS } from '../import/validate.js';
+import { CAR_COLUMNS } from '../car.js';
 import type { HttpFigures } from '../report.js';
-import type { Deps } from '../runner.js';
+import type { Logger } from '../logger.js';
 import { detectFormat, formatFromPath, type Detected } from './feed-format.js';
 import { limitExpansion, openInput, type Input } from './input.js';
 import { pageItems, parsePage, type Page } from './json-pages.js';
 import { ndjsonSource } from './ndjson.js';
-import { csvOptions, csvSource, type RecordSource } from './records.js';
-import { ColumnMap } from '../import/column-map.js';
+import { csvOptions, csvSource, type CsvOptions, type FeedFacts, type RecordSource } from './records.js';
+import { ColumnMap, type HeaderMaps } from './column-map.js';
 
 const MiB = 1024 * 1024;
 /**
@@ -43,14 +42,23 @@ export interface FeedStart {
   onPageRead?: (next: string | null) => void;
 }
 
-/** What a URL's source says about its feed. */
-export interface FeedFacts {
-  /** A paginated JSON feed (it can resume). */
-  paged: boolean;
-  /** The server answered 304 Not Modified: nothing to read. */
-  notModified: boolean;
-  /** The first answer's ETag / Last-Modified (the first page's, for a paginated feed). */
-  validators?: Validators;
+/** What opening a remote or JSON source takes from the command's options. */
+export interface RemoteOptions extends CsvOptions {
+  format?: 'csv' | 'ndjson' | 'json';
+  map?: HeaderMaps;
+  maxExpand?: number;
+  concurrency: number;
+  rate: number;
+  retries: number;
+  retryOn?: number[];
+  timeout: number;
+}
+
+/** What a remote source needs of the run: a logger, stdin, and the report for its HTTP figures. */
+export interface RemoteDeps {
+  log: Logger;
+  stdin: NodeJS.ReadableStream;
+  report: { http?: HttpFigures };
 }
 
 /** A page over HTTP, with what its answer said about its version. */
@@ -80,7 +88,7 @@ function remoteFailed(message: string, cause?: unknown): CarsError {
 }
 
 /** What a run's fetching shares: the HTTP client (made on first use), figures, warnings. */
-class Feed {
+class RemoteSession {
   private client: HttpClient | undefined;
   private closed = false;
   /** Fetches of a page repeated here because its body was not JSON (the client counts the rest). */
@@ -90,8 +98,8 @@ class Feed {
   private readonly warnedKeys = new Set<string>();
 
   constructor(
-    private readonly o: ImportOptions,
-    private readonly deps: Deps,
+    private readonly o: RemoteOptions,
+    private readonly deps: RemoteDeps,
     private readonly name: string,
   ) {}
 
@@ -251,7 +259,7 @@ function resolveNext(next: string, page: Page): string {
   throw remoteFailed(`page ${page.url}: next ${u.href} is not an http or https URL`);
 }
 
-function pagedSource(name: string, first: HttpPage | Page, feed: Feed, start?: FeedStart, firstNumber?: number): RecordSource {
+function pagedSource(name: string, first: HttpPage | Page, feed: RemoteSession, start?: FeedStart, firstNumber?: number): RecordSource {
   const validators = 'validators' in first ? first.validators : undefined;
   return {
     name,
@@ -266,7 +274,7 @@ function pagedSource(name: string, first: HttpPage | Page, feed: Feed, start?: F
 }
 
 /** The server answered 304 Not Modified: a source without items. */
-function notModifiedSource(name: string, feed: Feed, validators: Validators | undefined): RecordSource {
+function notModifiedSource(name: string, feed: RemoteSession, validators: Validators | undefined): RecordSource {
   return {
     name,
     columns: [...CAR_COLUMNS],
@@ -333,7 +341,7 @@ async function* gunzipIfGzipped(body: AsyncIterable<Buffer>, url: string): Async
 }
 
 /** The source, which also closes the feed (its HTTP client and figures) when it is closed. */
-function closingFeed(src: RecordSource, feed: Feed): RecordSource {
+function closingFeed(src: RecordSource, feed: RemoteSession): RecordSource {
   return {
     ...src,
     close: async () => {
@@ -359,7 +367,7 @@ export function httpInput(name: string, url: string, res: StreamResponse): Input
   };
 }
 
-async function openUrl(source: string, o: ImportOptions, feed: Feed, start: FeedStart = {}): Promise<RecordSource> {
+async function openUrl(source: string, o: RemoteOptions, feed: RemoteSession, start: FeedStart = {}): Promise<RecordSource> {
   let url: URL;
   try {
     url = new URL(source);
@@ -398,7 +406,7 @@ async function openUrl(source: string, o: ImportOptions, feed: Feed, start: Feed
   }
 }
 
-async function openLocal(source: string, o: ImportOptions, deps: Deps, feed: Feed): Promise<RecordSource> {
+async function openLocal(source: string, o: RemoteOptions, deps: RemoteDeps, feed: RemoteSession): Promise<RecordSource> {
   const format = o.format ?? formatFromPath(source)?.format ?? 'csv';
   const input = await openInput(source, deps.stdin as Readable, { maxExpand: o.maxExpand });
   switch (format) {
@@ -418,8 +426,8 @@ async function openLocal(source: string, o: ImportOptions, deps: Deps, feed: Fee
 }
 
 /** Opens a URL (resumed or asked conditionally as `start` says), or a path / stdin read as NDJSON or pages. */
-export async function openRemoteSource(source: string, o: ImportOptions, deps: Deps, start?: FeedStart): Promise<RecordSource> {
-  const feed = new Feed(o, deps, source === '-' ? 'stdin' : source);
+export async function openRemoteSource(source: string, o: RemoteOptions, deps: RemoteDeps, start?: FeedStart): Promise<RecordSource> {
+  const feed = new RemoteSession(o, deps, source === '-' ? 'stdin' : source);
   try {
     return isUrl(source) ? await openUrl(source, o, feed, start) : await openLocal(source, o, deps, feed);
   } catch (e) {

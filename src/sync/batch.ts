@@ -7,7 +7,7 @@
 // two array literals (bound parameters, `$1::text[]` and `$2::numeric[]`).
 // The rows' VINs are validated (17 characters of [A-HJ-NPR-Z0-9]) and their prices canonical
 // (digits and one dot), so neither needs quoting inside an array literal.
-import { fnv1a } from './shard.js';
+import { fnv1a } from '../car.js';
 
 const VIN = 17;
 const STRIDE = VIN + 1; // the VIN and a comma

@@ -1,6 +1,6 @@
 // One price feed row: a VIN and a price, checked by the same rules as `cars import`. Pure.
-import { validatePrice, validateVin } from '../import/validate.js';
-import { ColumnMap } from '../import/column-map.js';
+import { validatePrice, validateVin } from '../car.js';
+import { ColumnMap } from '../sources/column-map.js';
 import { hasCarNumber, isJsonObject, parseKeepingNumbers, RawNumber } from '../sources/car-json.js';
 
 export type PriceCheck = { ok: true; vin: string; price: string } | { ok: false; error: string };

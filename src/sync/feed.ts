@@ -11,7 +11,7 @@ import { csvSource } from '../sources/records.js';
 import { checkPriceRow, parseNdjsonLine, vinKey } from './feed-rows.js';
 import { NdjsonSplitter, possiblyCut, type NdjsonLine } from '../sources/ndjson.js';
 import { CsvRow } from '../sources/csv-records.js';
-import { ColumnMap, type HeaderMaps } from '../import/column-map.js';
+import { ColumnMap, type HeaderMaps } from '../sources/column-map.js';
 import { decodeInput, escapedByte, notUtf8Message, unescapeAs1252, Utf8TextDecoder, type EncodingOption, type TextFacts } from '../sources/encoding.js';
 
 export interface FeedRow {

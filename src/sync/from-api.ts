@@ -8,7 +8,7 @@ import pLimit from 'p-limit';
 import { CarsError, isCarsError } from '../errors.js';
 import { isConnectionError, type Sql } from '../db/pool.js';
 import type { HttpClient } from '../http/client.js';
-import { validatePrice } from '../import/validate.js';
+import { validatePrice } from '../car.js';
 import type { Progress } from '../progress.js';
 import type { RunReport } from '../report.js';
 import { scalarText, vinKey } from './feed-rows.js';

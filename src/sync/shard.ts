@@ -11,17 +11,13 @@
 // These values are a contract between hosts: every host of one night must compute the same shards,
 // so changing this function is a breaking change (test/unit/sync-shard.test.ts pins examples).
 
+import { fnv1a } from '../car.js';
+
 export interface Shard {
   index: number;
   count: number;
 }
 
-/** 32-bit FNV-1a of the UTF-16 code units, as an unsigned integer (the hash of the writer lanes). */
-export function fnv1a(s: string): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193);
-  return h >>> 0;
-}
 
 /** murmur3's 32-bit finalizer: a bijection with full avalanche. */
 export function fmix32(h: number): number {

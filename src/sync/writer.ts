@@ -11,7 +11,7 @@ import type { Logger } from '../logger.js';
 import { BatchFailure, WriterPool } from '../pipeline/writer-pool.js';
 import { PriceBatch } from './batch.js';
 import { canonicalStoredPrice } from './feed-rows.js';
-import { fnv1a } from './shard.js';
+import { fnv1a } from '../car.js';
 
 export interface PriceChange {
   vin: string;

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { ALIASES, ColumnMap, mapHeader, normalizeHeader, parseMapOption } from '../../src/import/column-map.js';
-import { CAR_COLUMNS } from '../../src/import/validate.js';
+import { ALIASES, ColumnMap, mapHeader, normalizeHeader, parseMapOption } from '../../src/sources/column-map.js';
+import { CAR_COLUMNS } from '../../src/car.js';
 import { CarsError } from '../../src/errors.js';
 
 describe('normalizeHeader', () => {

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { copyValue } from '../../src/import/copy-text.js';
 import { RowBatch, stagingLine } from '../../src/import/batch.js';
-import { fnv1a } from '../../src/sync/shard.js';
-import type { CarRow } from '../../src/import/validate.js';
+import { fnv1a } from '../../src/car.js';
+import type { CarRow } from '../../src/car.js';
 
 describe('COPY text encoding', () => {
   it.each([

@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { decodeCursor, encodeCursor } from '../../src/search/cursor.js';
 import { checkSearchOptions, listingParams, toPage } from '../../src/search/listing.js';
-import type { SearchOptions } from '../../src/commands/contracts.js';
+import type { SearchOptions } from '../../src/search/listing.js';
 import { isCarsError } from '../../src/errors.js';
 
 const b64 = (s: string) => Buffer.from(s, 'utf8').toString('base64url');

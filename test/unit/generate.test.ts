@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { parse } from 'csv-parse/sync';
-import { CSV_HEADER, generateCsv, nextYear, type GenerateOptions } from '../../src/generate.js';
-import { CAR_COLUMNS, validateCar } from '../../src/import/validate.js';
+import { CSV_HEADER, generateCsv, type GenerateOptions } from '../../src/generate.js';
+import { nextYear } from '../../src/car.js';
+import { CAR_COLUMNS, validateCar } from '../../src/car.js';
 
 const MAX_YEAR = 2027;
 

@@ -449,15 +449,17 @@ describe('rate and concurrency, as the server sees them', () => {
   it('lowers the rate on 429s without Retry-After (nginx limit_req) and says so in its figures', async () => {
     server.setLimitReq({ rate: 50, burst: 5 });
     server.route('/item/:n', (req) => ({ json: { n: Number(req.params.n) } }));
+    // (300 requests, as the target says: the first few throttled answers, while the rate comes
+    // down from 400, weigh too much in fewer, and scheduling jitter adds one or two.)
     const http = client({ rate: 400, concurrency: 8, retries: 8 });
-    await Promise.all(Array.from({ length: 100 }, (_, i) => http.getJson(server.url(`/item/${i}`))));
+    await Promise.all(Array.from({ length: 300 }, (_, i) => http.getJson(server.url(`/item/${i}`))));
     const s = http.stats();
-    expect(s.statuses['200']).toBe(100);
+    expect(s.statuses['200']).toBe(300);
     expect(s.throttled).toBe(server.limited);
     expect(s.throttled / s.requests).toBeLessThanOrEqual(0.15);
     expect(s.rate.start).toBe(400);
     expect(s.rate.lowest).toBeLessThanOrEqual(60);
-  });
+  }, 30_000);
 
   it('lowers the rate on a 503 without Retry-After too, as on a 429; a 502 or 504 does not', async () => {
     server.route('/shed', [{ status: 503 }, { body: 'ok' }]);

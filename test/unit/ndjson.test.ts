@@ -3,11 +3,11 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { CarsError } from '../../src/errors.js';
-import { CAR_COLUMNS } from '../../src/import/validate.js';
+import { CAR_COLUMNS } from '../../src/car.js';
 import { carValues, parseCarJson, parseKeepingNumbers, RawNumber } from '../../src/sources/car-json.js';
 import { detectFormat, formatFromContentType, formatFromPath } from '../../src/sources/feed-format.js';
 import { pageItems, pageStep, parsePage, type Page } from '../../src/sources/json-pages.js';
-import { ColumnMap } from '../../src/import/column-map.js';
+import { ColumnMap } from '../../src/sources/column-map.js';
 import { ndjsonItem, ndjsonSource, NdjsonSplitter, type NdjsonLine } from '../../src/sources/ndjson.js';
 import type { SourceItem } from '../../src/sources/records.js';
 

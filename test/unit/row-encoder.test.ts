@@ -4,10 +4,10 @@
 import { describe, expect, it } from 'vitest';
 import { CsvByteSplitter, CsvRow, csvField } from '../../src/sources/csv-records.js';
 import { RowEncoder, WIDE_SPACES } from '../../src/import/row-encoder.js';
-import { validateFields } from '../../src/import/validate.js';
+import { validateFields } from '../../src/car.js';
 import { RowBatch, stagingLine } from '../../src/import/batch.js';
 import { generateCsv } from '../../src/generate.js';
-import { fnv1a } from '../../src/sync/shard.js';
+import { fnv1a } from '../../src/car.js';
 
 const MAX_YEAR = 2027;
 const ALL = [0, 1, 2, 3, 4, 5, 6, 7, 8];

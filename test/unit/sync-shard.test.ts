@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { effectiveShard, fmix32, fnv1a, LOCK_CLASS, shardKey, shardLabel, shardOf, WHOLE_TABLE_KEY } from '../../src/sync/shard.js';
+import { effectiveShard, fmix32, LOCK_CLASS, shardKey, shardLabel, shardOf, WHOLE_TABLE_KEY } from '../../src/sync/shard.js';
+import { fnv1a } from '../../src/car.js';
 
 /** Deterministic VIN-like strings (the alphabet of VINs). */
 function vins(n: number, seed = 7): string[] {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { CAR_COLUMNS, OPTIONAL_COLUMNS, REQUIRED_COLUMNS, validateCar, validatePrice, validateVin, type CarRow } from '../../src/import/validate.js';
+import { CAR_COLUMNS, OPTIONAL_COLUMNS, REQUIRED_COLUMNS, validateCar, validatePrice, validateVin, type CarRow } from '../../src/car.js';
 
 const MAX_YEAR = 2027;
 const GOOD: Record<string, string> = {

@@ -3,7 +3,7 @@
 // case-folding and collapsing spaces, `_`, `-` and `.`, against the column names and a table of
 // aliases; `--map 'Header=column'` names any other header and wins over an alias.
 import { CarsError } from '../errors.js';
-import { CAR_COLUMNS, REQUIRED_COLUMNS, type CarColumn } from './validate.js';
+import { CAR_COLUMNS, REQUIRED_COLUMNS, type CarColumn } from '../car.js';
 
 /** The built-in aliases (the README's table is this one). */
 export const ALIASES: Readonly<Record<CarColumn, readonly string[]>> = {

@@ -1,4 +1,6 @@
-// Validation of one car record: a CarRow ready for the database, or every reason it is not.
+// The car: its columns, the rules of its fields (validation of one record: a CarRow ready for
+// the database, or every reason it is not), the newest model year, and the VIN hash that picks a
+// writer lane. Every layer that handles cars (sources, import, sync, generate) takes them from here.
 // Pure and allocation-light: it runs once per input row, millions of times per import. The fast
 // path is one precompiled regex per field; the slower diagnosis (which rule, what to write
 // instead) runs only for values that already failed.
@@ -337,4 +339,16 @@ export function validateFields(
       listed_at: listedText === '' ? null : listedText,
     },
   };
+}
+
+/** The model year a listing may carry at most: dealers list next year's models already. */
+export function nextYear(now: Date = new Date()): number {
+  return now.getUTCFullYear() + 1;
+}
+
+/** 32-bit FNV-1a of the UTF-16 code units, as an unsigned integer: the hash of a VIN that picks its writer lane. */
+export function fnv1a(s: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193);
+  return h >>> 0;
 }
