@@ -39,7 +39,7 @@ export async function buildDeferredIndexes(sql: Sql, opts: { onlyLeftovers?: boo
     : await sql`select name, definition from cars_deferred_indexes order by name`;
   let built = 0;
   const queue = [...rows];
-  const worker = async () => {
+  const builder = async () => {
     for (let ix = queue.shift(); ix; ix = queue.shift()) {
       const done = await sql.begin(async (tx) => {
         // One process builds an index; another that comes for it finds it gone from the list.
@@ -53,7 +53,7 @@ export async function buildDeferredIndexes(sql: Sql, opts: { onlyLeftovers?: boo
       if (done) built++;
     }
   };
-  await Promise.all([worker(), worker()]);
+  await Promise.all([builder(), builder()]);
   return built;
 }
 

@@ -138,7 +138,7 @@ export class RowBatch implements BatchRows {
     return this.repeats;
   }
 
-  /** Adds a valid row; `vinHash` is a hash of its VIN (fnv1a, which also picks its worker). */
+  /** Adds a valid row; `vinHash` is a hash of its VIN (fnv1a, which also picks its writer lane). */
   add(ord: number, where: number | string, row: CarRow, fields: Array<string | undefined>, vinHash: number): void {
     this.copy.push(stagingLine(ord, row));
     this.orig.push(fields.join(FIELD_SEP));

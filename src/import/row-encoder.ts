@@ -73,7 +73,7 @@ export class RowEncoder {
   readonly out = Buffer.allocUnsafe(4096);
   /** Its length in `out`. */
   length = 0;
-  /** fnv1a of its VIN, as fnv1a(row.vin) gives it (which picks the row's worker). */
+  /** fnv1a of its VIN, as fnv1a(row.vin) gives it (which picks the row's writer lane). */
   vinHash = 0;
   private buf: Buffer = this.out;
   /** Fields a record must have for every position in `columns` to be in it. */

@@ -46,7 +46,7 @@ interface Merged {
 
 export interface WriteOptions {
   /**
-   * The batch is expected to change nothing (the worker's last one did not): its COMMIT goes out
+   * The batch is expected to change nothing (its lane's last one did not): its COMMIT goes out
    * right behind the merge instead of after its answer, one round trip less (5% of an unchanged
    * re-import). Should the connection break during that round trip, the batch may have been
    * committed without the importer knowing; which is why it is only done where committing
@@ -54,7 +54,7 @@ export interface WriteOptions {
    */
   expectUnchanged?: boolean;
   /**
-   * The batch is expected to hold only new cars (the worker's last one did): it is inserted with
+   * The batch is expected to hold only new cars (its lane's last one did): it is inserted with
    * import_insert, and merged the usual way should one of its cars exist after all.
    */
   expectNew?: boolean;

@@ -2,7 +2,7 @@
 //
 // Writer lanes are chosen by FNV-1a of the VIN modulo the lane count (WriterPool.lane in
 // src/pipeline/writer-pool.ts). The shard must not repeat that split: with `--shard 0/2 --workers 2` on the
-// same hash, every car of shard 0 would land on worker 0 and the other writer would idle. FNV-1a's
+// same hash, every car of shard 0 would land on lane 0 and the other writer would idle. FNV-1a's
 // low bits depend only on the low bits of its inputs, so a different seed would not help (the
 // residues mod 2^k of two seeds are a fixed function of each other). The shard therefore takes the
 // same FNV-1a hash through murmur3's fmix32 finalizer, which spreads every input bit over every
