@@ -207,187 +207,229 @@ interface Slot {
   done: Promise<void>;
 }
 
-/** The items of `first` and of every page after it, in order; pages are fetched ahead (see above). */
-export async function* pageItems(first: Page, opts: PagesOptions): AsyncGenerator<SourceItem[]> {
-  const parallel = Math.max(1, Math.floor(opts.parallel ?? 1));
-  const aheadBytes = opts.aheadBytes ?? AHEAD_BYTES;
-  const aheadPages = Math.max(1, opts.aheadPages ?? AHEAD_PAGES);
+/**
+ * The pages fetched ahead of the current one: which to fetch (a predicted step, within fetches,
+ * pages and bytes), which to call off (a prediction that failed, the end), and what failed.
+ */
+class AheadWindow {
+  readonly parallel: number;
+  private readonly aheadBytes: number;
+  private readonly aheadPages: number;
   /** URL -> page number, for the loop check. */
-  const seen = new Map<string, number>([[first.url, 1]]);
+  readonly seen: Map<string, number>;
   /** Pages number+1, number+2, ... fetched ahead, in order. */
-  const ahead: Slot[] = [];
+  readonly ahead: Slot[] = [];
   /** Loads not settled yet, wanted or dropped. */
-  const pending = new Set<Slot>();
-  /** Loads in `pending` that are not waiting to retry: at most `parallel` of them are speculative. */
-  const fetching = (): number => {
-    let n = 0;
-    for (const slot of pending) if (!slot.backingOff) n++;
-    return n;
-  };
+  readonly pending = new Set<Slot>();
   /** The URL of the page `n` after the first, while predicting. */
-  let step: ((n: number) => string) | undefined;
+  step: ((n: number) => string) | undefined;
   /** No page after this one is predicted: it failed, is empty, is the last or names another next. */
-  let stopAt = Infinity;
-  let largest = first.size ?? 0;
-  let finished = false;
-  let number = 1;
-  /** Page numbers as the feed counts them, for messages. */
-  const shown = (n: number) => n + (opts.firstNumber ?? 1) - 1;
+  stopAt = Infinity;
+  private largest: number;
+  finished = false;
+  /** The current page's number (the first is 1). */
+  number = 1;
 
-  const aheadSize = () => ahead.reduce((sum, s) => sum + (s.state === 'ok' ? (s.page!.size ?? 0) : s.state === 'pending' ? largest : 0), 0);
+  constructor(
+    private readonly opts: PagesOptions,
+    first: Page,
+  ) {
+    this.parallel = Math.max(1, Math.floor(opts.parallel ?? 1));
+    this.aheadBytes = opts.aheadBytes ?? AHEAD_BYTES;
+    this.aheadPages = Math.max(1, opts.aheadPages ?? AHEAD_PAGES);
+    this.seen = new Map<string, number>([[first.url, 1]]);
+    this.largest = first.size ?? 0;
+  }
+
+  /** Page numbers as the feed counts them, for messages. */
+  shown(n: number): number {
+    return n + (this.opts.firstNumber ?? 1) - 1;
+  }
+
+  /** Loads in `pending` that are not waiting to retry: at most `parallel` of them are speculative. */
+  private fetching(): number {
+    let n = 0;
+    for (const slot of this.pending) if (!slot.backingOff) n++;
+    return n;
+  }
+
+  private aheadSize(): number {
+    return this.ahead.reduce((sum, s) => sum + (s.state === 'ok' ? (s.page!.size ?? 0) : s.state === 'pending' ? this.largest : 0), 0);
+  }
 
   /**
    * A predicted page that arrived: does it go on the way predicted? If not, predict nothing after it,
    * and call off the pages fetched after it unless the feed may still need them.
    */
-  const check = (slot: Slot): void => {
+  private check(slot: Slot): void {
     const page = slot.page!;
-    if (!step || page.next === null) {
-      stopAt = Math.min(stopAt, slot.n);
-      dropAfter(slot.n); // the end: nothing after it is ever read
+    if (!this.step || page.next === null) {
+      this.stopAt = Math.min(this.stopAt, slot.n);
+      this.dropAfter(slot.n); // the end: nothing after it is ever read
       return;
     }
     let next: string | undefined;
     try {
-      next = opts.resolve(page.next, page);
+      next = this.opts.resolve(page.next, page);
     } catch {
       // Raised when (if) the feed gets to this page.
     }
-    if (next !== step(slot.n)) {
-      stopAt = Math.min(stopAt, slot.n);
-      dropAfter(slot.n); // the feed goes on elsewhere, if it gets here at all
+    if (next !== this.step(slot.n)) {
+      this.stopAt = Math.min(this.stopAt, slot.n);
+      this.dropAfter(slot.n); // the feed goes on elsewhere, if it gets here at all
     } else if (page.count === 0) {
       // Taken for the end while predicting, but it names the page predicted after it: the pages
       // already fetched after it are kept, in case the feed does go on.
-      stopAt = Math.min(stopAt, slot.n);
+      this.stopAt = Math.min(this.stopAt, slot.n);
     }
-  };
+  }
 
   /** A load waits to retry (true) or fetches again (false); the window slides past a waiting one. */
-  const backingOff = (slot: Slot, waiting: boolean): void => {
-    if (!pending.has(slot) || slot.backingOff === waiting) return;
+  private backingOff(slot: Slot, waiting: boolean): void {
+    if (!this.pending.has(slot) || slot.backingOff === waiting) return;
     slot.backingOff = waiting;
-    if (waiting) topUp();
-  };
+    if (waiting) this.topUp();
+  }
 
-  const launch = (n: number, url: string): void => {
+  launch(n: number, url: string): void {
     const slot: Slot = { n, url, state: 'pending', dropped: false, backingOff: false, controller: new AbortController(), done: Promise.resolve() };
-    ahead.push(slot);
-    pending.add(slot);
+    this.ahead.push(slot);
+    this.pending.add(slot);
     let loading: Promise<Page>;
     try {
-      loading = opts.load(url, slot.controller.signal, (waiting) => backingOff(slot, waiting));
+      loading = this.opts.load(url, slot.controller.signal, (waiting) => this.backingOff(slot, waiting));
     } catch (e) {
       loading = Promise.reject(e);
     }
     slot.done = loading.then(
       (page) => {
-        pending.delete(slot);
+        this.pending.delete(slot);
         if (!slot.dropped) {
           slot.state = 'ok';
           slot.page = page;
-          largest = Math.max(largest, page.size ?? 0);
-          check(slot);
+          this.largest = Math.max(this.largest, page.size ?? 0);
+          this.check(slot);
         }
-        topUp();
+        this.topUp();
       },
       (err: unknown) => {
-        pending.delete(slot);
+        this.pending.delete(slot);
         if (!slot.dropped) {
           // Only an error if the feed needs this page; then it ends there, so nothing after it is needed.
           slot.state = 'failed';
           slot.error = err;
-          stopAt = Math.min(stopAt, slot.n);
-          dropAfter(slot.n);
+          this.stopAt = Math.min(this.stopAt, slot.n);
+          this.dropAfter(slot.n);
         }
-        topUp();
+        this.topUp();
       },
     );
-  };
+  }
 
   /** Fetches predicted pages while fetches, pages and bytes ahead allow. */
-  const topUp = (): void => {
-    while (!finished && step && fetching() < parallel && ahead.length < aheadPages) {
-      const n = number + ahead.length + 1;
-      if (n > stopAt) return;
-      if (ahead.length > 0 && aheadSize() + largest > aheadBytes) return;
-      launch(n, step(n - 1));
+  topUp(): void {
+    while (!this.finished && this.step && this.fetching() < this.parallel && this.ahead.length < this.aheadPages) {
+      const n = this.number + this.ahead.length + 1;
+      if (n > this.stopAt) return;
+      if (this.ahead.length > 0 && this.aheadSize() + this.largest > this.aheadBytes) return;
+      this.launch(n, this.step(n - 1));
     }
-  };
+  }
 
-  const drop = (slot: Slot): void => {
+  private drop(slot: Slot): void {
     slot.dropped = true;
     slot.page = undefined;
     slot.controller.abort();
-  };
+  }
 
   /** Drops every page fetched ahead (a load in flight is asked to stop, and awaited at the end). */
-  const dropAhead = (): void => {
-    for (const slot of ahead.splice(0)) drop(slot);
-  };
+  dropAhead(): void {
+    for (const slot of this.ahead.splice(0)) this.drop(slot);
+  }
 
   /** Drops the pages fetched ahead after page `n`. */
-  const dropAfter = (n: number): void => {
-    const at = ahead.findIndex((s) => s.n > n);
-    if (at >= 0) for (const slot of ahead.splice(at)) drop(slot);
-  };
+  private dropAfter(n: number): void {
+    const at = this.ahead.findIndex((s) => s.n > n);
+    if (at >= 0) for (const slot of this.ahead.splice(at)) this.drop(slot);
+  }
 
+  /** The URL the page names next, checked for a loop; a failure is raised once its items are consumed. */
+  nextOf(page: Page): { nextUrl?: string; stop?: CarsError } {
+    if (page.next === null) return {};
+    try {
+      const url = this.opts.resolve(page.next, page);
+      const earlier = this.seen.get(url);
+      if (earlier !== undefined) {
+        throw new CarsError(
+          'REMOTE_FAILED',
+          `pagination loop: page ${this.shown(this.number)} (${page.url}) has next ${url}, which is page ${this.shown(earlier)}; the feed would never end`,
+        );
+      }
+      this.seen.set(url, this.number + 1);
+      return { nextUrl: url };
+    } catch (e) {
+      return { stop: e instanceof CarsError ? e : new CarsError('REMOTE_FAILED', `page ${page.url}: ${(e as Error).message}`, { cause: e }) };
+    }
+  }
+
+  /** After the current page named `nextUrl`: fetch it (unless predicted already), and predict on. */
+  follow(first: Page, nextUrl: string | undefined): void {
+    if (this.number === 1 && this.parallel > 1 && nextUrl !== undefined) this.step = pageStep(first.url, nextUrl);
+    if (nextUrl === undefined) {
+      this.dropAhead(); // the end (or a failure): pages predicted past it are not loaded
+      return;
+    }
+    if (this.ahead[0]?.url !== nextUrl) {
+      // Not the page predicted (or none was fetched ahead): follow `next` as written from now on.
+      this.dropAhead();
+      if (this.step && this.step(this.number) !== nextUrl) this.step = undefined;
+      this.launch(this.number + 1, nextUrl);
+    }
+    // This page names the page predicted after it (it is empty, say): predict past it again.
+    if (this.step && this.number >= this.stopAt) this.stopAt = Infinity;
+    this.topUp();
+  }
+
+  /** The next page, once loaded. */
+  async advance(): Promise<Page> {
+    const slot = this.ahead[0]!;
+    await slot.done;
+    this.ahead.shift();
+    if (slot.state === 'failed') throw slot.error;
+    const page = slot.page!;
+    slot.page = undefined;
+    this.number++;
+    return page;
+  }
+
+  /** Nothing outlives the feed: loads still running are asked to stop and awaited. */
+  async close(): Promise<void> {
+    this.finished = true;
+    this.dropAhead();
+    while (this.pending.size > 0) await Promise.all([...this.pending].map((s) => s.done));
+  }
+}
+
+/** The items of `first` and of every page after it, in order; pages are fetched ahead (see above). */
+export async function* pageItems(first: Page, opts: PagesOptions): AsyncGenerator<SourceItem[]> {
+  const w = new AheadWindow(opts, first);
   let page: Page | undefined = first;
   try {
     while (page) {
       // Name the next page now; any failure of it is raised once this page's items are consumed,
       // so every page before a failure is loaded.
-      let nextUrl: string | undefined;
-      let stop: CarsError | undefined;
-      if (page.next !== null) {
-        try {
-          const url = opts.resolve(page.next, page);
-          const earlier = seen.get(url);
-          if (earlier !== undefined) {
-            throw new CarsError(
-              'REMOTE_FAILED',
-              `pagination loop: page ${shown(number)} (${page.url}) has next ${url}, which is page ${shown(earlier)}; the feed would never end`,
-            );
-          }
-          seen.set(url, number + 1);
-          nextUrl = url;
-        } catch (e) {
-          stop = e instanceof CarsError ? e : new CarsError('REMOTE_FAILED', `page ${page.url}: ${(e as Error).message}`, { cause: e });
-        }
-      }
-      if (number === 1 && parallel > 1 && nextUrl !== undefined) step = pageStep(first.url, nextUrl);
-      if (nextUrl === undefined) {
-        dropAhead(); // the end (or a failure): pages predicted past it are not loaded
-      } else {
-        if (ahead[0]?.url !== nextUrl) {
-          // Not the page predicted (or none was fetched ahead): follow `next` as written from now on.
-          dropAhead();
-          if (step && step(number) !== nextUrl) step = undefined;
-          launch(number + 1, nextUrl);
-        }
-        // This page names the page predicted after it (it is empty, say): predict past it again.
-        if (step && number >= stopAt) stopAt = Infinity;
-        topUp();
-      }
+      const { nextUrl, stop } = w.nextOf(page);
+      w.follow(first, nextUrl);
       const items = page.items();
       page = undefined; // the items alone are held while they are consumed
       for (let i = 0; i < items.length; i += CHUNK) yield items.slice(i, i + CHUNK);
       if (stop) throw stop;
       opts.onPageRead?.(nextUrl ?? null);
       if (nextUrl === undefined) return;
-      const slot = ahead[0]!;
-      await slot.done;
-      ahead.shift();
-      if (slot.state === 'failed') throw slot.error;
-      page = slot.page!;
-      slot.page = undefined;
-      number++;
+      page = await w.advance();
     }
   } finally {
-    // Nothing outlives the feed: loads still running (predicted past the end, dropped, or ahead of
-    // a failure) are asked to stop and awaited, so the HTTP client closes with nothing in flight.
-    finished = true;
-    dropAhead();
-    while (pending.size > 0) await Promise.all([...pending].map((s) => s.done));
+    // (Loads predicted past the end, dropped, or ahead of a failure: so the HTTP client closes with nothing in flight.)
+    await w.close();
   }
 }
