@@ -269,37 +269,70 @@ function catchUpTokens(rate: number): number {
   return Math.floor((rate * CATCH_UP_MS) / 1000);
 }
 
+/** The decoded body; errors from the transfer and from gunzip both surface from the iteration. */
+function decoded(raw: AsyncIterable<Buffer>, encoding: 'gzip' | 'identity'): AsyncIterable<Buffer> {
+  if (encoding === 'identity') return raw;
+  // pipeline destroys every stage on error or early exit, and gunzip fails on a cut-off stream.
+  return pipeline(Readable.from(raw, { objectMode: false }), createGunzip(), () => {});
+}
+
 export function createHttpClient(opts: HttpOptions, log: Logger): HttpClient {
   checkOptions(opts);
-  const maxBodyBytes = opts.maxBodyBytes ?? DEFAULTS.maxBodyBytes;
-  const maxRetryAfterMs = opts.maxRetryAfterMs ?? DEFAULTS.maxRetryAfterMs;
-  // Faults and throttling back off differently (backoff.ts); a Retry-After overrides both.
-  const backoff = { ...FAULT_BACKOFF, baseMs: opts.backoffBaseMs ?? FAULT_BACKOFF.baseMs, capMs: opts.backoffCapMs ?? FAULT_BACKOFF.capMs };
-  const throttleBackoff = { ...THROTTLE_BACKOFF, baseMs: opts.throttleBaseMs ?? THROTTLE_BACKOFF.baseMs, capMs: opts.backoffCapMs ?? THROTTLE_BACKOFF.capMs };
-  const random = opts.random ?? Math.random;
-  const { timeoutMs } = opts;
-  const retryStatuses = new Set(opts.retryOn ?? DEFAULT_RETRY_STATUSES);
+  return new Client(opts, log);
+}
 
-  const agent = new Agent({
-    connections: opts.concurrency,
-    pipelining: 1,
-    headersTimeout: timeoutMs,
-    bodyTimeout: timeoutMs,
-    connectTimeout: timeoutMs,
-  });
-  const bucket = new TokenBucket(opts.rate, { catchUp: catchUpTokens(opts.rate) });
-  const adaptive = new AdaptiveRate({ ceiling: opts.rate });
-  const limit = pLimit(opts.concurrency);
-  const requestHeaders = { 'user-agent': opts.userAgent, 'accept-encoding': 'gzip', accept: '*/*' };
-  const figures: Omit<HttpFigures, 'throttled' | 'rate'> = { requests: 0, retries: 0, statuses: {}, bytes: 0, rate_wait_ms: 0, backoff_wait_ms: 0 };
-  let closed = false;
+/**
+ * The HTTP client: a GET goes through a concurrency slot (p-limit), the rate limit (a token bucket
+ * whose rate adapts to throttling) and redirects (`send`), and is retried as a whole with backoff
+ * (`withRetries`); bodies are read whole (`getText`) or streamed (`stream`).
+ */
+class Client implements HttpClient {
+  private readonly maxBodyBytes: number;
+  private readonly maxRetryAfterMs: number;
+  // Faults and throttling back off differently (backoff.ts); a Retry-After overrides both.
+  private readonly backoff: typeof FAULT_BACKOFF;
+  private readonly throttleBackoff: typeof THROTTLE_BACKOFF;
+  private readonly random: () => number;
+  private readonly timeoutMs: number;
+  private readonly retryStatuses: Set<number>;
+  private readonly agent: Agent;
+  private readonly bucket: TokenBucket;
+  private readonly adaptive: AdaptiveRate;
+  private readonly limit: ReturnType<typeof pLimit>;
+  private readonly requestHeaders: Record<string, string>;
+  private readonly figures: Omit<HttpFigures, 'throttled' | 'rate'> = { requests: 0, retries: 0, statuses: {}, bytes: 0, rate_wait_ms: 0, backoff_wait_ms: 0 };
+  private closed = false;
+
+  constructor(
+    private readonly opts: HttpOptions,
+    private readonly log: Logger,
+  ) {
+    this.maxBodyBytes = opts.maxBodyBytes ?? DEFAULTS.maxBodyBytes;
+    this.maxRetryAfterMs = opts.maxRetryAfterMs ?? DEFAULTS.maxRetryAfterMs;
+    this.backoff = { ...FAULT_BACKOFF, baseMs: opts.backoffBaseMs ?? FAULT_BACKOFF.baseMs, capMs: opts.backoffCapMs ?? FAULT_BACKOFF.capMs };
+    this.throttleBackoff = { ...THROTTLE_BACKOFF, baseMs: opts.throttleBaseMs ?? THROTTLE_BACKOFF.baseMs, capMs: opts.backoffCapMs ?? THROTTLE_BACKOFF.capMs };
+    this.random = opts.random ?? Math.random;
+    this.timeoutMs = opts.timeoutMs;
+    this.retryStatuses = new Set(opts.retryOn ?? DEFAULT_RETRY_STATUSES);
+    this.agent = new Agent({
+      connections: opts.concurrency,
+      pipelining: 1,
+      headersTimeout: opts.timeoutMs,
+      bodyTimeout: opts.timeoutMs,
+      connectTimeout: opts.timeoutMs,
+    });
+    this.bucket = new TokenBucket(opts.rate, { catchUp: catchUpTokens(opts.rate) });
+    this.adaptive = new AdaptiveRate({ ceiling: opts.rate });
+    this.limit = pLimit(opts.concurrency);
+    this.requestHeaders = { 'user-agent': opts.userAgent, 'accept-encoding': 'gzip', accept: '*/*' };
+  }
 
   /**
    * Takes a slot among the `concurrency` in flight; call the returned function to give it back. A
    * caller whose signal fires while it waits rejects, and the slot it would have had is given back
    * as soon as it comes.
    */
-  function acquire(signal?: AbortSignal): Promise<() => void> {
+  private acquire(signal?: AbortSignal): Promise<() => void> {
     return new Promise((granted, refused) => {
       signal?.throwIfAborted();
       let gaveUp = false;
@@ -308,7 +341,7 @@ export function createHttpClient(opts: HttpOptions, log: Logger): HttpClient {
         refused(signal!.reason);
       };
       signal?.addEventListener('abort', giveUp, { once: true });
-      void limit(
+      void this.limit(
         () =>
           new Promise<void>((release) => {
             signal?.removeEventListener('abort', giveUp);
@@ -320,7 +353,7 @@ export function createHttpClient(opts: HttpOptions, log: Logger): HttpClient {
     });
   }
 
-  function checkUrl(url: string): URL {
+  private checkUrl(url: string): URL {
     let u: URL;
     try {
       u = new URL(url);
@@ -330,7 +363,7 @@ export function createHttpClient(opts: HttpOptions, log: Logger): HttpClient {
     if (u.protocol !== 'http:' && u.protocol !== 'https:') {
       throw new CarsError('USAGE', `only http and https URLs can be fetched, not ${url}`);
     }
-    if (closed) throw new CarsError('INTERNAL', `GET ${url}: the HTTP client is already closed`);
+    if (this.closed) throw new CarsError('INTERNAL', `GET ${url}: the HTTP client is already closed`);
     return u;
   }
 
@@ -339,28 +372,28 @@ export function createHttpClient(opts: HttpOptions, log: Logger): HttpClient {
    * shedding load often sends a bare 503, and slowing down is what it needs) lowers it; any other
    * answer below 500 raises it.
    */
-  function countStatus(status: number, sentAt: number): void {
+  private countStatus(status: number, sentAt: number): void {
     const key = String(status);
-    figures.statuses[key] = (figures.statuses[key] ?? 0) + 1;
+    this.figures.statuses[key] = (this.figures.statuses[key] ?? 0) + 1;
     // The adaptive rate: the server asks for fewer requests, or took one well.
-    if (status === 429 || status === 503) bucket.setRate(adaptive.onThrottled(sentAt, performance.now()));
-    else if (status < 500 && status !== 408) bucket.setRate(adaptive.onSuccess());
+    if (status === 429 || status === 503) this.bucket.setRate(this.adaptive.onThrottled(sentAt, performance.now()));
+    else if (status < 500 && status !== 408) this.bucket.setRate(this.adaptive.onSuccess());
   }
 
   /** Raw body chunks, counted as they arrive. */
-  async function* counted(body: Reply['body'], onBytes?: (n: number) => void): AsyncGenerator<Buffer> {
+  private async *counted(body: Reply['body'], onBytes?: (n: number) => void): AsyncGenerator<Buffer> {
     for await (const chunk of body as AsyncIterable<Buffer>) {
-      figures.bytes += chunk.length;
+      this.figures.bytes += chunk.length;
       onBytes?.(chunk.length);
       yield chunk;
     }
   }
 
   /** Reads a little of a body we do not want (keeps the connection), else drops the connection. */
-  async function discard(body: Reply['body']): Promise<void> {
+  private async discard(body: Reply['body']): Promise<void> {
     let read = 0;
     try {
-      for await (const chunk of counted(body)) {
+      for await (const chunk of this.counted(body)) {
         read += chunk.length;
         if (read > DRAIN_LIMIT) break; // leaving the loop destroys the body and its socket
       }
@@ -369,52 +402,45 @@ export function createHttpClient(opts: HttpOptions, log: Logger): HttpClient {
     }
   }
 
-  function encodingOf(reply: Reply): 'gzip' | 'identity' {
+  private encodingOf(reply: Reply): 'gzip' | 'identity' {
     const enc = (firstHeader(reply.headers['content-encoding']) ?? '').trim().toLowerCase();
     if (enc === '' || enc === 'identity') return 'identity';
     if (enc === 'gzip' || enc === 'x-gzip') return 'gzip';
     throw new AttemptFailure(`the server sent content-encoding "${enc}", which cars does not decode (it asks for gzip only)`, false);
   }
 
-  /** The decoded body; errors from the transfer and from gunzip both surface from the iteration. */
-  function decoded(raw: AsyncIterable<Buffer>, encoding: 'gzip' | 'identity'): AsyncIterable<Buffer> {
-    if (encoding === 'identity') return raw;
-    // pipeline destroys every stage on error or early exit, and gunzip fails on a cut-off stream.
-    return pipeline(Readable.from(raw, { objectMode: false }), createGunzip(), () => {});
-  }
-
   /** One request, following redirects by hand. Runs inside a concurrency slot. */
-  async function send(start: URL, signal?: AbortSignal, ifChanged?: Validators): Promise<Reply> {
-    const headers = ifChanged ? { ...requestHeaders, ...conditionalHeaders(ifChanged) } : requestHeaders;
+  private async send(start: URL, signal?: AbortSignal, ifChanged?: Validators): Promise<Reply> {
+    const headers = ifChanged ? { ...this.requestHeaders, ...conditionalHeaders(ifChanged) } : this.requestHeaders;
     let url = start;
     const chain = [url.href];
     for (let hop = 0; ; hop++) {
-      const grant = await bucket.take(signal);
-      figures.rate_wait_ms += grant.waitedMs;
-      figures.requests++;
+      const grant = await this.bucket.take(signal);
+      this.figures.rate_wait_ms += grant.waitedMs;
+      this.figures.requests++;
       const sentAt = performance.now();
       let res: Dispatcher.ResponseData;
       try {
-        res = await agent.request({
+        res = await this.agent.request({
           origin: url.origin,
           path: url.pathname + url.search,
           method: 'GET',
           headers,
-          headersTimeout: timeoutMs,
-          bodyTimeout: timeoutMs,
+          headersTimeout: this.timeoutMs,
+          bodyTimeout: this.timeoutMs,
         });
       } catch (err) {
-        throw classify(err, timeoutMs);
+        throw classify(err, this.timeoutMs);
       } finally {
         // Answered or failed: the server has seen it by now, if it ever will; it holds its place in
         // the rate window for 1 s from now (token-bucket.ts).
         grant.answered();
       }
-      countStatus(res.statusCode, sentAt);
+      this.countStatus(res.statusCode, sentAt);
       const reply: Reply = { status: res.statusCode, statusText: res.statusText, headers: res.headers, body: res.body, url: url.href };
       if (!REDIRECT_STATUSES.has(reply.status)) return reply;
 
-      await discard(reply.body);
+      await this.discard(reply.body);
       const location = firstHeader(reply.headers.location);
       if (!location) throw new AttemptFailure(`${statusLine(reply)} without a Location header`, false);
       let next: URL;
@@ -438,23 +464,23 @@ export function createHttpClient(opts: HttpOptions, log: Logger): HttpClient {
   }
 
   /** Turns a retried status into an attempt failure, after freeing its connection. */
-  async function statusFailure(reply: Reply): Promise<AttemptFailure> {
-    await discard(reply.body);
-    const retryable = retryStatuses.has(reply.status);
+  private async statusFailure(reply: Reply): Promise<AttemptFailure> {
+    await this.discard(reply.body);
+    const retryable = this.retryStatuses.has(reply.status);
     const retryAfterMs = retryable ? parseRetryAfter(reply.headers['retry-after'], Date.now()) : undefined;
     return new AttemptFailure(statusLine(reply), retryable, { retryAfterMs, throttled: reply.status === 429, slowDown: reply.status === 503 });
   }
 
   /** `throttled`: the retries ran out on 429s; the message says which --rate would have fit. */
-  function remoteFailed(url: string, attempts: number, reason: string, cause?: unknown, throttled = false): CarsError {
+  private remoteFailed(url: string, attempts: number, reason: string, cause?: unknown, throttled = false): CarsError {
     const hint = throttled
-      ? `; the server throttled ${plural(adaptive.throttled, 'answer')} while cars went down to ${adaptive.figures().lowest} req/s: --rate ${adaptive.suggestedRate()} would fit (or more --retries)`
+      ? `; the server throttled ${plural(this.adaptive.throttled, 'answer')} while cars went down to ${this.adaptive.figures().lowest} req/s: --rate ${this.adaptive.suggestedRate()} would fit (or more --retries)`
       : '';
     return new CarsError('REMOTE_FAILED', `GET ${url} failed after ${plural(attempts, 'attempt')}: ${reason}${hint}`, { cause });
   }
 
-  async function withRetries<T>(url: string, attemptOnce: () => Promise<T>, get: GetOptions = {}): Promise<T> {
-    const attempts = opts.retries + 1;
+  private async withRetries<T>(url: string, attemptOnce: () => Promise<T>, get: GetOptions = {}): Promise<T> {
+    const attempts = this.opts.retries + 1;
     const { signal } = get;
     for (let attempt = 1; ; attempt++) {
       let failure: AttemptFailure;
@@ -463,70 +489,70 @@ export function createHttpClient(opts: HttpOptions, log: Logger): HttpClient {
       } catch (err) {
         // Given up by the caller: nothing to retry, nothing to report.
         if (signal?.aborted) throw signal.reason;
-        failure = classify(err, timeoutMs);
+        failure = classify(err, this.timeoutMs);
       }
       if (!failure.retryable || attempt >= attempts) {
-        throw remoteFailed(url, attempt, failure.message, failure.cause ?? failure, failure.throttled && failure.retryable);
+        throw this.remoteFailed(url, attempt, failure.message, failure.cause ?? failure, failure.throttled && failure.retryable);
       }
       const after = failure.retryAfterMs;
-      if (after !== undefined && after > maxRetryAfterMs) {
-        throw remoteFailed(
+      if (after !== undefined && after > this.maxRetryAfterMs) {
+        throw this.remoteFailed(
           url,
           attempt,
-          `${failure.message} with Retry-After ${Math.ceil(after / 1000)} s, longer than the ${Math.round(maxRetryAfterMs / 1000)} s cars waits at most`,
+          `${failure.message} with Retry-After ${Math.ceil(after / 1000)} s, longer than the ${Math.round(this.maxRetryAfterMs / 1000)} s cars waits at most`,
           failure,
         );
       }
-      const delay = retryDelay(attempt, after, failure.throttled ? throttleBackoff : backoff, random);
-      figures.retries++;
-      log.once(
+      const delay = retryDelay(attempt, after, failure.throttled ? this.throttleBackoff : this.backoff, this.random);
+      this.figures.retries++;
+      this.log.once(
         `http-retry:${failure.message}`,
-        `GET ${url}: ${failure.message}; retrying (up to ${plural(opts.retries, 'retry')} per request; the report counts them all)`,
+        `GET ${url}: ${failure.message}; retrying (up to ${plural(this.opts.retries, 'retry')} per request; the report counts them all)`,
       );
       const t0 = performance.now();
       get.onBackoff?.(true);
       try {
         await sleepAtLeast(delay, signal);
       } finally {
-        figures.backoff_wait_ms += performance.now() - t0;
+        this.figures.backoff_wait_ms += performance.now() - t0;
         get.onBackoff?.(false);
       }
     }
   }
 
-  async function readWhole(reply: Reply): Promise<Buffer> {
-    const encoding = encodingOf(reply);
+  private async readWhole(reply: Reply): Promise<Buffer> {
+    const encoding = this.encodingOf(reply);
     const tooBig = () =>
-      new AttemptFailure(`the response body is larger than the limit of ${formatBytes(maxBodyBytes)} (maxBodyBytes)`, false);
+      new AttemptFailure(`the response body is larger than the limit of ${formatBytes(this.maxBodyBytes)} (maxBodyBytes)`, false);
     const declared = Number(firstHeader(reply.headers['content-length']));
-    if (encoding === 'identity' && declared > maxBodyBytes) {
+    if (encoding === 'identity' && declared > this.maxBodyBytes) {
       reply.body.destroy();
       throw tooBig();
     }
     const chunks: Buffer[] = [];
     let size = 0;
-    for await (const chunk of decoded(counted(reply.body), encoding)) {
+    for await (const chunk of decoded(this.counted(reply.body), encoding)) {
       size += chunk.length;
-      if (size > maxBodyBytes) throw tooBig(); // leaving the loop destroys the body
+      if (size > this.maxBodyBytes) throw tooBig(); // leaving the loop destroys the body
       chunks.push(chunk);
     }
     return Buffer.concat(chunks, size);
   }
 
-  async function getText(url: string, get: GetOptions = {}): Promise<TextResponse> {
-    const u = checkUrl(url);
-    return withRetries(
+  async getText(url: string, get: GetOptions = {}): Promise<TextResponse> {
+    const u = this.checkUrl(url);
+    return this.withRetries(
       url,
       async () => {
-        const release = await acquire(get.signal);
+        const release = await this.acquire(get.signal);
         try {
-          const reply = await send(u, get.signal, get.ifChanged);
+          const reply = await this.send(u, get.signal, get.ifChanged);
           if (reply.status === 304 && get.ifChanged) {
-            await discard(reply.body);
+            await this.discard(reply.body);
             return { status: 304, headers: reply.headers, text: '', url: reply.url };
           }
-          if (!(reply.status >= 200 && reply.status < 300) && reply.status !== 404) throw await statusFailure(reply);
-          const text = (await readWhole(reply)).toString('utf8');
+          if (!(reply.status >= 200 && reply.status < 300) && reply.status !== 404) throw await this.statusFailure(reply);
+          const text = (await this.readWhole(reply)).toString('utf8');
           return { status: reply.status, headers: reply.headers, text, url: reply.url };
         } finally {
           release();
@@ -536,8 +562,8 @@ export function createHttpClient(opts: HttpOptions, log: Logger): HttpClient {
     );
   }
 
-  async function getJson<T = unknown>(url: string): Promise<{ status: number; data: T | undefined; url: string }> {
-    const res = await getText(url);
+  async getJson<T = unknown>(url: string): Promise<{ status: number; data: T | undefined; url: string }> {
+    const res = await this.getText(url);
     if (res.status === 404) return { status: res.status, data: undefined, url: res.url };
     try {
       return { status: res.status, data: JSON.parse(res.text) as T, url: res.url };
@@ -546,27 +572,27 @@ export function createHttpClient(opts: HttpOptions, log: Logger): HttpClient {
     }
   }
 
-  async function stream(url: string, get: GetOptions = {}): Promise<StreamResponse> {
-    const u = checkUrl(url);
-    return withRetries(url, async () => {
-      const release = await acquire(get.signal);
+  async stream(url: string, get: GetOptions = {}): Promise<StreamResponse> {
+    const u = this.checkUrl(url);
+    return this.withRetries(url, async () => {
+      const release = await this.acquire(get.signal);
       let handedOver = false;
       try {
-        const reply = await send(u, get.signal, get.ifChanged);
+        const reply = await this.send(u, get.signal, get.ifChanged);
         if (reply.status === 304 && get.ifChanged) {
-          await discard(reply.body);
+          await this.discard(reply.body);
           return { status: 304, contentType: undefined, headers: reply.headers, url: reply.url, body: (async function* () {})(), bytesSoFar: () => 0 };
         }
-        if (!(reply.status >= 200 && reply.status < 300)) throw await statusFailure(reply);
-        const encoding = encodingOf(reply);
+        if (!(reply.status >= 200 && reply.status < 300)) throw await this.statusFailure(reply);
+        const encoding = this.encodingOf(reply);
         let received = 0;
-        const raw = counted(reply.body, (n) => (received += n));
+        const raw = this.counted(reply.body, (n) => (received += n));
         // Wait for the first byte here, so a failure before it is still retried.
         let first: IteratorResult<Buffer>;
         try {
           first = await raw.next();
         } catch (err) {
-          throw classify(err, timeoutMs);
+          throw classify(err, this.timeoutMs);
         }
         async function* rest(): AsyncGenerator<Buffer> {
           try {
@@ -577,6 +603,7 @@ export function createHttpClient(opts: HttpOptions, log: Logger): HttpClient {
             await raw.return(undefined);
           }
         }
+        const { timeoutMs } = this;
         async function* body(): AsyncGenerator<Buffer> {
           try {
             yield* decoded(rest(), encoding);
@@ -605,22 +632,23 @@ export function createHttpClient(opts: HttpOptions, log: Logger): HttpClient {
     }, get);
   }
 
-  return {
-    getText,
-    getJson,
-    stream,
-    stats: () => ({
-      ...figures,
-      statuses: { ...figures.statuses },
-      rate_wait_ms: Math.round(figures.rate_wait_ms),
-      backoff_wait_ms: Math.round(figures.backoff_wait_ms),
-      throttled: adaptive.throttled,
-      rate: adaptive.figures(),
-    }),
-    async close() {
-      if (closed) return;
-      closed = true;
-      await agent.destroy();
-    },
-  };
+
+  stats(): HttpFigures {
+    const f = this.figures;
+    return {
+      ...f,
+      statuses: { ...f.statuses },
+      rate_wait_ms: Math.round(f.rate_wait_ms),
+      backoff_wait_ms: Math.round(f.backoff_wait_ms),
+      throttled: this.adaptive.throttled,
+      rate: this.adaptive.figures(),
+    };
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.agent.destroy();
+  }
 }
+
