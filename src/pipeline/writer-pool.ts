@@ -148,11 +148,17 @@ export class WriterPool<B extends PoolBatch, H> {
     for (const l of this.lanes) while (l.draining) await l.draining;
   }
 
-  /** Hands the lane's batch to its writer once a batch is free to fill in its place. */
+  /**
+   * Hands the lane's batch to its writer at once (so the lane never idles behind another lane's
+   * write), then waits for a batch to be free to fill in its place.
+   */
   private async handOver(l: Lane<B, H>): Promise<void> {
+    const full = l.filling;
+    l.queue.push(full);
+    l.draining ??= this.drain(l);
     while (this.free.length === 0 && this.failure === undefined) await new Promise<void>((r) => this.freed.push(r));
     if (this.failure !== undefined) throw this.failure;
-    this.swap(l);
+    l.filling = this.free.pop()!;
   }
 
   private swap(l: Lane<B, H>): void {
