@@ -84,11 +84,12 @@ async function mergeOnce(sql: Sql, rows: BatchRows, safe: boolean, opts: WriteOp
     prelude.catch(() => {}); // awaited below, unless the COPY fails first and its error is thrown
     const copy = c`copy cars_staging (${c(COPY_COLUMNS)}) from stdin`;
     // (After connections of the pool were killed, postgres.js 3.4.9 may never start the COPY.)
-    const writable = await until(answered(copy.writable(), 'COPY not started'));
+    // When the connection dies mid-COPY (or before the COPY is written to, or after this batch
+    // gave up waiting), the stream errors, also while being destroyed after pipeline() stopped
+    // listening: without a listener from the start that 'error' would crash the process.
+    const started = copy.writable().then((w) => w.on('error', () => {}));
+    const writable = await until(answered(started, 'COPY not started'));
     await until(prelude);
-    // When the connection dies mid-COPY, the stream errors again while being destroyed, after
-    // pipeline() stopped listening: without a listener that late 'error' would crash the process.
-    writable.on('error', () => {});
     // postgres.js acknowledges the end of a COPY only when the server answers; when the
     // connection died after our last chunk, it never does (porsager/postgres#1173), so a
     // watchdog starts once the input is exhausted.
