@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cars, ROOT, tempDir } from '../support/cli.js';
-import { connect, freshDatabase, servers, type Server } from '../support/db.js';
+import { type Server, servers, useFreshDatabase } from '../support/db.js';
 import { expectBalanced, readCsv, summary } from '../support/import-helpers.js';
 
 const dealer = (f: string) => path.join(ROOT, 'fixtures', 'dealers', f);
@@ -25,19 +25,9 @@ function asciiRows(n: number, from = 0): string {
 }
 
 describe.each(servers())('dealer files on $name', (server: Server) => {
-  let url: string;
-  let drop: () => Promise<void>;
-  let sql: ReturnType<typeof connect>;
-  beforeAll(async () => {
-    ({ url, drop } = await freshDatabase(server));
-    sql = connect(url);
-  });
-  afterAll(async () => {
-    await sql.end({ timeout: 5 });
-    await drop();
-  });
-  const run = (args: string[], input?: string | Buffer) => cars(args, { env: { DATABASE_URL: url, CARS_HOME: tmp }, input });
-  const car = async (vin: string) => (await sql`select brand, model, year, price::text, mileage, condition, color, listed_at from cars where vin = ${vin}`)[0];
+  const db = useFreshDatabase(server);
+  const run = (args: string[], input?: string | Buffer) => cars(args, { env: { DATABASE_URL: db.url, CARS_HOME: tmp }, input });
+  const car = async (vin: string) => (await db.sql`select brand, model, year, price::text, mileage, condition, color, listed_at from cars where vin = ${vin}`)[0];
 
   it('Excel US (UTF-8 with BOM, CRLF, dealer headers): aliases map, the quotes stay, the mapping is in the summary', async () => {
     const r = await run(['import', dealer('excel-us.csv'), '--json']);
@@ -50,7 +40,7 @@ describe.each(servers())('dealer files on $name', (server: Server) => {
     expect(s.columns).toEqual({ VIN: 'vin', Make: 'brand', Model: 'model', Year: 'year', Odometer: 'mileage', Price: 'price', 'Exterior Color': 'color', Status: 'condition', 'Date Listed': 'listed_at' });
     expect(s.ignored_columns).toEqual(['Options']);
     expect(r.stderr).toMatch(/ignoring column Options/);
-    const rows = await sql`select brand, model, mileage, price::text, color, condition from cars order by vin`;
+    const rows = await db.sql`select brand, model, mileage, price::text, color, condition from cars order by vin`;
     expect(rows.map((x) => x.model)).toContain('Grand Cherokee "Limited"');
     expect(rows.find((x) => x.brand === 'Tesla')).toMatchObject({ mileage: 12050, price: '31999.99', color: 'Pearl White', condition: 'reserved' });
     expect(rows.find((x) => x.brand === 'Toyota')?.condition).toBe('sold');
@@ -69,13 +59,13 @@ describe.each(servers())('dealer files on $name', (server: Server) => {
     expect(await car(vins[0])).toMatchObject({ brand: 'Citroën', model: 'C3 Aircross', price: '15490.50', color: 'Weiß' });
     expect(await car(vins[1])).toMatchObject({ brand: 'Škoda', color: 'Grün', price: '13990.00' });
     expect(await car(vins[3])).toMatchObject({ brand: 'Renault', model: 'Mégane', price: '9800.90' });
-    const [{ n }] = await sql`select count(*)::int as n from cars where brand || model || coalesce(color, '') like ${'%\ufffd%'}`;
+    const [{ n }] = await db.sql`select count(*)::int as n from cars where brand || model || coalesce(color, '') like ${'%\ufffd%'}`;
     expect(n).toBe(0);
   });
 
   it('without --decimal ,: decimal commas are rejected at the file\'s own line (sep= counted) naming the option; the rejects file is UTF-8 with a BOM and loads back', async () => {
     const rejects = path.join(tmp, `${server.name}-europe.rejects.csv`);
-    await sql`delete from cars`;
+    await db.sql`delete from cars`;
     const r = await run(['import', dealer('excel-europe.csv'), '--json', '--rejects', rejects]);
     expect(r.code, r.stderr).toBe(0);
     const s = summary(r);
@@ -94,7 +84,7 @@ describe.each(servers())('dealer files on $name', (server: Server) => {
     expect(summary(back).encoding).toBe('utf-8'); // the BOM says so
     expect(summary(back).rows).toMatchObject({ read: 3, inserted: 3, rejected: 0 });
     expect(back.stderr).not.toMatch(/ignoring column/);
-    const [{ brand }] = await sql`select brand from cars where price = 15490.50`;
+    const [{ brand }] = await db.sql`select brand from cars where price = 15490.50`;
     expect(brand).toBe('Citroën');
   });
 
@@ -108,7 +98,7 @@ describe.each(servers())('dealer files on $name', (server: Server) => {
     const s = summary(r);
     expect(s.rows).toMatchObject({ read: 4, inserted: 4 });
     expect(s.columns).toMatchObject({ Fahrgestellnummer: 'vin', Marke: 'brand', Preis: 'price' });
-    const [bmw] = await sql`select model, price::text, mileage, color from cars where brand = 'BMW'`;
+    const [bmw] = await db.sql`select model, price::text, mileage, color from cars where brand = 'BMW'`;
     expect(bmw).toMatchObject({ model: '320d Touring', price: '21990.00', mileage: 88000, color: 'Weiß' });
   });
 
@@ -132,7 +122,7 @@ describe.each(servers())('dealer files on $name', (server: Server) => {
     const r = await run(['import', dealer('inch-marks.csv'), '--json']);
     expect(r.code, r.stderr).toBe(0);
     expect(summary(r).rows).toMatchObject({ read: 3, inserted: 3, rejected: 0 });
-    const models = (await sql`select model from cars where brand in ('Chevrolet', 'Volkswagen', 'Toyota') order by model`).map((x) => x.model);
+    const models = (await db.sql`select model from cars where brand in ('Chevrolet', 'Volkswagen', 'Toyota') order by model`).map((x) => x.model);
     expect(models).toEqual(expect.arrayContaining([`Golf 6'2" Edition`, `Silverado 6'2" Lift`, 'Yaris 15" Steel']));
     const strict = await run(['import', dealer('inch-marks.csv'), '--strict-quotes', '--json', '--rejects', path.join(tmp, `${server.name}-strict.csv`)]);
     expect(summary(strict).rows).toMatchObject({ read: 3, rejected: 3 });
@@ -154,7 +144,7 @@ describe.each(servers())('dealer files on $name', (server: Server) => {
     expect(Number(rej.line)).toBe(2002);
     expect(rej.error).toMatch(/not valid UTF-8 \(byte 0xEB\).*--encoding windows-1252/);
     expect(rej.brand).toBe('Citroën'); // kept as Windows-1252 reads it
-    const [{ n }] = await sql`select count(*)::int as n from cars where brand like ${'%\ufffd%'}`;
+    const [{ n }] = await db.sql`select count(*)::int as n from cars where brand like ${'%\ufffd%'}`;
     expect(n).toBe(0);
     // Read as what it is, the row loads.
     const again = await run(['import', f, '--encoding', 'windows-1252', '--json']);
@@ -188,9 +178,9 @@ describe.each(servers())('dealer files on $name', (server: Server) => {
   });
 
   it('sync-prices reads a "VIN;Price" feed with decimal commas, in Windows-1252, with aliases', async () => {
-    const [{ vin }] = await sql`select vin from cars where brand = 'BMW'`;
+    const [{ vin }] = await db.sql`select vin from cars where brand = 'BMW'`;
     const feed = file('prices.csv', Buffer.from(`sep=;\r\nVIN;Sale Price;Händler\r\n${vin};20999,50;Müller\r\n`, 'latin1'));
-    const r = await cars(['sync-prices', '--feed', feed, '--decimal', ',', '--json'], { env: { DATABASE_URL: url, CARS_HOME: tmp } });
+    const r = await cars(['sync-prices', '--feed', feed, '--decimal', ',', '--json'], { env: { DATABASE_URL: db.url, CARS_HOME: tmp } });
     expect(r.code, r.stderr).toBe(0);
     expect(summary(r)).toMatchObject({ encoding: 'windows-1252 (detected)', rows: { checked: 1, changed: 1 } });
     expect(r.stderr).toMatch(/ignoring column Händler/);

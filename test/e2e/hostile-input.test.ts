@@ -6,7 +6,7 @@ import path from 'node:path';
 import zlib from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cars, tempDir } from '../support/cli.js';
-import { connect, freshDatabase, servers } from '../support/db.js';
+import { servers, useFreshDatabase } from '../support/db.js';
 import { expectBalanced, readCsv, summary } from '../support/import-helpers.js';
 
 const tmp = tempDir('cars-hostile-');
@@ -25,19 +25,9 @@ function gzipBomb(file: string, byte: string, size: number, members: number, hea
 
 describe('hostile input', () => {
   const [server] = servers();
-  let url: string;
-  let drop: () => Promise<void>;
-  let sql: ReturnType<typeof connect>;
-  beforeAll(async () => {
-    ({ url, drop } = await freshDatabase(server));
-    sql = connect(url);
-  });
-  afterAll(async () => {
-    await sql.end({ timeout: 5 });
-    await drop();
-  });
+  const db = useFreshDatabase(server);
   const run = (args: string[], input?: string | Buffer, onSpawn?: Parameters<typeof cars>[1]['onSpawn']) =>
-    cars(args, { env: { DATABASE_URL: url, CARS_HOME: tmp }, input, onSpawn });
+    cars(args, { env: { DATABASE_URL: db.url, CARS_HOME: tmp }, input, onSpawn });
 
   it('a 32 MB line is rejected in seconds, under 100 MB, with its first 4 KB kept; the next row loads', async () => {
     const f = path.join(tmp, 'long-line.csv');
@@ -100,7 +90,7 @@ describe('hostile input', () => {
     const [rej] = readCsv(rejects);
     expect(rej.error).toMatch(/possibly cut: stdin ended in the middle of this line.*--accept-unterminated/);
     expect(rej.price).toBe('15');
-    expect(await sql`select 1 from cars where vin = '1HGCM82633A000011'`).toHaveLength(0);
+    expect(await db.sql`select 1 from cars where vin = '1HGCM82633A000011'`).toHaveLength(0);
     const ok = await run(['import', '-', '--json', '--accept-unterminated'], cut);
     expect(summary(ok).rows).toMatchObject({ read: 2, inserted: 1, unchanged: 1 });
     // A regular file without a final newline is complete: nothing to refuse.

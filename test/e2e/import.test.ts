@@ -4,7 +4,7 @@ import path from 'node:path';
 import zlib from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cars, ROOT, tempDir } from '../support/cli.js';
-import { connect, freshDatabase, servers, type Server } from '../support/db.js';
+import { type Server, servers, useFreshDatabase } from '../support/db.js';
 import { expectBalanced, readCsv, summary } from '../support/import-helpers.js';
 
 const fixture = (f: string) => path.join(ROOT, 'fixtures', f);
@@ -13,18 +13,8 @@ afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
 
 describe.each(servers())('import on $name', (server: Server) => {
-  let url: string;
-  let drop: () => Promise<void>;
-  let sql: ReturnType<typeof connect>;
-  beforeAll(async () => {
-    ({ url, drop } = await freshDatabase(server));
-    sql = connect(url);
-  });
-  afterAll(async () => {
-    await sql.end({ timeout: 5 });
-    await drop();
-  });
-  const run = (args: string[], input?: string | Buffer) => cars(args, { env: { DATABASE_URL: url, CARS_HOME: tmp }, input });
+  const db = useFreshDatabase(server);
+  const run = (args: string[], input?: string | Buffer) => cars(args, { env: { DATABASE_URL: db.url, CARS_HOME: tmp }, input });
 
   it('loads the quickstart file, rejects its 7 bad rows with line and reason, and re-imports as unchanged', async () => {
     const rejects = path.join(tmp, `${server.name}-cars-rejects.csv`);
@@ -38,11 +28,11 @@ describe.each(servers())('import on $name', (server: Server) => {
     expect(rej.map((x) => Number(x.line))).toEqual([58, 201, 347, 502, 655, 811, 964]);
     expect(rej[3].error).toMatch(/currency sign/);
     expect(rej[3].price).toBe('$13,950'); // the original value, as written
-    expect(Number((await sql`select count(*) from cars`)[0].count)).toBe(1000);
+    expect(Number((await db.sql`select count(*) from cars`)[0].count)).toBe(1000);
     const again = summary(await run(['import', fixture('cars.csv'), '--json', '--rejects', rejects + '.2']));
     expect(again.rows).toMatchObject({ read: 1007, inserted: 0, updated: 0, unchanged: 1000, rejected: 7 });
     // A run row records each import.
-    const [runRow] = await sql`select command, status, counts, peak_rss_mb from runs where id = ${again.run_id}`;
+    const [runRow] = await db.sql`select command, status, counts, peak_rss_mb from runs where id = ${again.run_id}`;
     expect(runRow).toMatchObject({ command: 'import', status: 'ok' });
     expect(runRow.counts.unchanged).toBe(1000);
     expect(Number(runRow.peak_rss_mb)).toBeGreaterThan(0);
@@ -66,7 +56,7 @@ describe.each(servers())('import on $name', (server: Server) => {
     const third = summary(await run(['import', fixed, '--json', '--rejects', fixed + '.rej']));
     expect(third.rows).toMatchObject({ read: 8, inserted: 1, rejected: 7 });
     const vin1700 = rows.find((x) => x.year === '1700')!.vin.toUpperCase();
-    expect((await sql`select year from cars where vin = ${vin1700}`)[0].year).toBe(2001);
+    expect((await db.sql`select year from cars where vin = ${vin1700}`)[0].year).toBe(2001);
   });
 
   it.each([
@@ -96,19 +86,19 @@ describe.each(servers())('import on $name', (server: Server) => {
       expect(rej[1].raw).toBe(fs.readFileSync(fixture(file), 'utf8').split('\n')[5]); // physical line 6, as written
       // Line 7, right after the unclosed quote, was not swallowed.
       expect(strict ? s.rows.unchanged : s.rows.inserted).toBe(strict ? 6 : 7);
-      if (!strict) expect((await sql`select model from cars where vin = '1HGXHEUX0N10NZJD4'`)[0].model).toBe('Civic 17" alloys');
+      if (!strict) expect((await db.sql`select model from cars where vin = '1HGXHEUX0N10NZJD4'`)[0].model).toBe('Civic 17" alloys');
     }
   });
 
   it('keeps the later row of a VIN, and stores SQL-looking text and COPY escapes verbatim', async () => {
-    const [car] = await sql`select price::text, mileage from cars where vin = 'WAUKAD6T1F04FPWX4'`;
+    const [car] = await db.sql`select price::text, mileage from cars where vin = 'WAUKAD6T1F04FPWX4'`;
     expect(car).toEqual({ price: '23456.78', mileage: 41350 });
-    const models = (await sql`select model from cars where model like '%DROP TABLE%' or model like '%DELETE FROM%' order by model`).map((r) => r.model);
+    const models = (await db.sql`select model from cars where model like '%DROP TABLE%' or model like '%DELETE FROM%' order by model`).map((r) => r.model);
     expect(models).toEqual(["'; DROP TABLE cars; --", "Robert'); DROP TABLE cars;--", 'Robert"); DELETE FROM cars;--'].sort());
     const wanted = ['\\N', 'C:\\temp', 'C:\\new\\table\\N'];
-    const colors = (await sql`select color from cars where color = any(${wanted}) order by color`).map((r) => r.color);
+    const colors = (await db.sql`select color from cars where color = any(${wanted}) order by color`).map((r) => r.color);
     expect(colors.sort()).toEqual([...wanted].sort());
-    const quoted = await sql`select color from cars where model = ${'Model 3\nLong Range'}`;
+    const quoted = await db.sql`select color from cars where model = ${'Model 3\nLong Range'}`;
     expect(quoted).toHaveLength(1);
     expect(quoted[0].color).toBeNull();
   });
@@ -128,7 +118,7 @@ describe.each(servers())('import on $name', (server: Server) => {
     const s = summary(r);
     expect(s.rows).toMatchObject({ read: 2000, inserted: 0, updated: 1000, unchanged: 1000, rejected: 0 });
     expectBalanced(s.rows);
-    const prices = await sql`select vin, price::int as price from cars where vin like '1HGCM8263%' order by vin`;
+    const prices = await db.sql`select vin, price::int as price from cars where vin like '1HGCM8263%' order by vin`;
     expect(prices).toHaveLength(2000);
     expect(prices.every((c, i) => c.price === 10_000 + i + (i >= 1000 ? 1 : 0))).toBe(true);
   });
@@ -153,17 +143,17 @@ describe.each(servers())('import on $name', (server: Server) => {
     const s = summary(r);
     expect(s.rows).toMatchObject({ read: 2600, inserted: 2550, updated: 25, unchanged: 25, rejected: 0 });
     expectBalanced(s.rows);
-    const [c] = await sql`select count(*)::int as n, count(*) filter (where price = 6000)::int as repriced from cars where vin like '2HGCM8263%'`;
+    const [c] = await db.sql`select count(*)::int as n, count(*) filter (where price = 6000)::int as repriced from cars where vin like '2HGCM8263%'`;
     expect(c).toEqual({ n: 2650, repriced: 25 });
   });
 
   it('a missing required column stops with exit 2 before anything is written', async () => {
-    const before = Number((await sql`select count(*) from cars`)[0].count);
+    const before = Number((await db.sql`select count(*) from cars`)[0].count);
     const r = await run(['import', fixture('quirks/missing-column.csv')]);
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/missing-column\.csv: line 1: missing required column price/);
     expect(r.stderr).not.toMatch(/\n\s+at /);
-    expect(Number((await sql`select count(*) from cars`)[0].count)).toBe(before);
+    expect(Number((await db.sql`select count(*) from cars`)[0].count)).toBe(before);
   });
 
   it('reads gzip files and stdin', async () => {
@@ -178,7 +168,7 @@ describe.each(servers())('import on $name', (server: Server) => {
   });
 
   it('--dry-run validates everything and writes nothing', async () => {
-    const before = await sql`select count(*)::int as cars, (select count(*)::int from runs) as runs from cars`;
+    const before = await db.sql`select count(*)::int as cars, (select count(*)::int from runs) as runs from cars`;
     const gen = await cars(['generate', '500', '--seed', '12', '--bad-rate', '0.1']);
     const r = await run(['import', '-', '--dry-run', '--json', '--rejects', path.join(tmp, `${server.name}-dry.csv`)], gen.stdout);
     expect(r.code).toBe(0);
@@ -187,7 +177,7 @@ describe.each(servers())('import on $name', (server: Server) => {
     expect(s.rows.valid + s.rows.rejected).toBe(500);
     expect(s.rows.rejected).toBeGreaterThan(20);
     expect(s.rows.inserted).toBe(0);
-    const after = await sql`select count(*)::int as cars, (select count(*)::int from runs) as runs from cars`;
+    const after = await db.sql`select count(*)::int as cars, (select count(*)::int from runs) as runs from cars`;
     expect(after).toEqual(before);
   });
 
@@ -204,7 +194,7 @@ describe.each(servers())('import on $name', (server: Server) => {
   });
 
   it('isolates the rows the database refuses and still loads the rest of the batch', async () => {
-    await sql`alter table cars add constraint test_no_refused check (model <> 'Refused')`;
+    await db.sql`alter table cars add constraint test_no_refused check (model <> 'Refused')`;
     try {
       const gen = (await cars(['generate', '300', '--seed', '14'])).stdout.split('\n');
       // Rows 10, 150 and 290 get a model the validator accepts and the table refuses.
@@ -218,7 +208,7 @@ describe.each(servers())('import on $name', (server: Server) => {
       expect(rej.map((x) => Number(x.line))).toEqual([11, 151, 291]);
       expect(rej[0].error).toMatch(/refused by the database.*test_no_refused/);
     } finally {
-      await sql`alter table cars drop constraint test_no_refused`;
+      await db.sql`alter table cars drop constraint test_no_refused`;
     }
   });
 });

@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cars, tempDir } from '../support/cli.js';
-import { connect, freshDatabase, servers } from '../support/db.js';
+import { servers, useFreshDatabase } from '../support/db.js';
 import { summary } from '../support/import-helpers.js';
 
 const tmp = tempDir('cars-snapshot-');
@@ -20,19 +20,9 @@ function exportOf(name: string, vins: string[], conditions: Record<string, strin
 const range = (prefix: string, from: number, to: number) => Array.from({ length: to - from }, (_, i) => vin(prefix, from + i));
 
 describe.each(servers())('snapshot imports on $name', (server) => {
-  let url: string;
-  let drop: () => Promise<void>;
-  let sql: ReturnType<typeof connect>;
-  beforeAll(async () => {
-    ({ url, drop } = await freshDatabase(server));
-    sql = connect(url);
-  });
-  afterAll(async () => {
-    await sql.end({ timeout: 5 });
-    await drop();
-  });
-  const run = (args: string[]) => cars(args, { env: { DATABASE_URL: url, CARS_HOME: tmp } });
-  const conditionOf = async (v: string) => (await sql`select condition, source from cars where vin = ${v}`)[0];
+  const db = useFreshDatabase(server);
+  const run = (args: string[]) => cars(args, { env: { DATABASE_URL: db.url, CARS_HOME: tmp } });
+  const conditionOf = async (v: string) => (await db.sql`select condition, source from cars where vin = ${v}`)[0];
 
   it('marks exactly the missing cars of the source sold, with history; other sources and cars without one are untouched', async () => {
     const a = range('AAA', 0, 100);
@@ -46,7 +36,7 @@ describe.each(servers())('snapshot imports on $name', (server) => {
     const s = summary(r);
     expect(s.snapshot).toEqual({ source: 'dealer-a', listed: 90, missing: 10, marked_sold: 10, relisted: 0 });
     expect(s.rows).toMatchObject({ read: 90, updated: 1, unchanged: 89 });
-    const counts = await sql`select source, condition, count(*)::int as n from cars group by 1, 2 order by 1, 2`;
+    const counts = await db.sql`select source, condition, count(*)::int as n from cars group by 1, 2 order by 1, 2`;
     expect(counts).toEqual([
       { source: 'dealer-a', condition: 'available', n: 89 },
       { source: 'dealer-a', condition: 'reserved', n: 1 },
@@ -54,10 +44,10 @@ describe.each(servers())('snapshot imports on $name', (server) => {
       { source: 'dealer-b', condition: 'available', n: 20 },
       { source: null, condition: 'available', n: 5 },
     ]);
-    const history = await sql`select c.vin, h.old_condition, h.new_condition, h.reason, h.run_id from car_condition_history h join cars c on c.id = h.car_id order by c.vin`;
+    const history = await db.sql`select c.vin, h.old_condition, h.new_condition, h.reason, h.run_id from car_condition_history h join cars c on c.id = h.car_id order by c.vin`;
     expect(history.map((h) => h.vin)).toEqual(a.slice(90));
     expect(history.every((h) => h.old_condition === 'available' && h.new_condition === 'sold' && h.reason === 'snapshot' && Number(h.run_id) === s.run_id)).toBe(true);
-    expect(Number((await sql`select count(*) from snapshot_seen`)[0].count)).toBe(0); // scratch, emptied
+    expect(Number((await db.sql`select count(*) from snapshot_seen`)[0].count)).toBe(0); // scratch, emptied
   });
 
   it('a truncated export is refused with exit 3: its rows load, nothing is marked, the message says how to force it', async () => {
@@ -68,7 +58,7 @@ describe.each(servers())('snapshot imports on $name', (server) => {
     expect(s.error.code).toBe('MAX_MISSING');
     expect(s.error.message).toMatch(/would mark 50 of its 90 available and reserved cars sold \(55\.6%, more than --max-missing 20\).*--max-missing 56/);
     expect(s.snapshot).toMatchObject({ listed: 40, missing: 50, marked_sold: 0 });
-    expect(Number((await sql`select count(*) from cars where source = 'dealer-a' and condition = 'sold'`)[0].count)).toBe(10);
+    expect(Number((await db.sql`select count(*) from cars where source = 'dealer-a' and condition = 'sold'`)[0].count)).toBe(10);
     // Forced, it marks them.
     const forced = summary(await run(['import', exportOf('a-cut2.csv', a.slice(0, 40)), '--source', 'dealer-a', '--snapshot', '--max-missing', '60', '--json']));
     expect(forced.snapshot).toMatchObject({ missing: 50, marked_sold: 50 });
@@ -80,7 +70,7 @@ describe.each(servers())('snapshot imports on $name', (server) => {
     expect(r.snapshot).toMatchObject({ listed: 95, relisted: 55, marked_sold: 0 });
     expect(await conditionOf(a[60])).toEqual({ condition: 'available', source: 'dealer-a' });
     expect(await conditionOf(a[92])).toEqual({ condition: 'reserved', source: 'dealer-a' });
-    const [{ n }] = await sql`select count(*)::int as n from car_condition_history where reason = 'relisted' and run_id = ${r.run_id}`;
+    const [{ n }] = await db.sql`select count(*)::int as n from car_condition_history where reason = 'relisted' and run_id = ${r.run_id}`;
     expect(n).toBe(55);
     // dealer-b sells car 0 to dealer-a: it moves.
     const moved = range('BBB', 0, 1);
@@ -91,12 +81,12 @@ describe.each(servers())('snapshot imports on $name', (server) => {
   it('--dry-run --snapshot says what it would mark and changes nothing', async () => {
     const d = range('DDD', 0, 30);
     expect((await run(['import', exportOf('d1.csv', d), '--source', 'dealer-d', '--snapshot'])).code).toBe(0);
-    const before = await sql`select vin, condition, updated_at from cars where source = 'dealer-d' order by vin`;
+    const before = await db.sql`select vin, condition, updated_at from cars where source = 'dealer-d' order by vin`;
     const r = await run(['import', exportOf('d2.csv', d.slice(0, 27)), '--source', 'dealer-d', '--snapshot', '--dry-run']);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).toMatch(new RegExp(`snapshot of dealer-d \\(dry run\\): listed 27, would mark 3 sold, e\\.g\\. ${d[27]}, ${d[28]}, ${d[29]}`));
-    expect(await sql`select vin, condition, updated_at from cars where source = 'dealer-d' order by vin`).toEqual(before);
-    expect(Number((await sql`select count(*) from snapshot_seen`)[0].count)).toBe(0);
+    expect(await db.sql`select vin, condition, updated_at from cars where source = 'dealer-d' order by vin`).toEqual(before);
+    expect(Number((await db.sql`select count(*) from snapshot_seen`)[0].count)).toBe(0);
   });
 
   it('a run that stops early marks nothing (--max-rejects), and its rerun finishes the job; --snapshot needs --source', async () => {
@@ -109,7 +99,7 @@ describe.each(servers())('snapshot imports on $name', (server) => {
     const stopped = await run(['import', f, '--source', 'dealer-c', '--snapshot', '--max-rejects', '1', '--batch-size', '2', '--json']);
     expect(stopped.code).toBe(3);
     expect(summary(stopped).snapshot.skipped).toMatch(/stopped early/);
-    expect(Number((await sql`select count(*) from cars where source = 'dealer-c' and condition = 'sold'`)[0].count)).toBe(0);
+    expect(Number((await db.sql`select count(*) from cars where source = 'dealer-c' and condition = 'sold'`)[0].count)).toBe(0);
     // The rerun reads it all: the rejected rows count as listed (not proof of a sale), 5 cars are gone.
     const again = summary(await run(['import', f, '--source', 'dealer-c', '--snapshot', '--json']));
     expect(again.rows).toMatchObject({ read: 45, rejected: 3 });

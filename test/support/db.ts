@@ -1,6 +1,6 @@
 // Each test makes its own database on one of the servers, so tests never share data.
 import { randomBytes } from 'node:crypto';
-import { inject } from 'vitest';
+import { afterAll, beforeAll, inject } from 'vitest';
 import postgres from 'postgres';
 
 export interface Server {
@@ -46,4 +46,24 @@ export async function freshDatabase(server: Server): Promise<{ url: string; drop
 
 export function connect(url: string) {
   return postgres(url, { max: 4, onnotice: () => {}, types: { bigint: postgres.BigInt } });
+}
+
+/**
+ * A fresh database on `server` for the calling describe block: made before its tests, dropped
+ * after them; `db.url` for the cars under test, `db.sql` a connection for checking what they did.
+ */
+export function useFreshDatabase(server: Server): { url: string; sql: ReturnType<typeof connect> } {
+  const db = {} as { url: string; sql: ReturnType<typeof connect> };
+  let drop: (() => Promise<void>) | undefined;
+  beforeAll(async () => {
+    const fresh = await freshDatabase(server);
+    drop = fresh.drop;
+    db.url = fresh.url;
+    db.sql = connect(fresh.url);
+  });
+  afterAll(async () => {
+    await db.sql?.end({ timeout: 5 });
+    await drop?.();
+  });
+  return db;
 }
