@@ -2,6 +2,7 @@
 // `cars sync-prices --feed <url>`: where a paginated feed resumes after a run that stopped early,
 // and the validators (ETag, Last-Modified) of the last complete run, asked with so that a 304
 // ends the run at once. Dry runs neither use nor keep any of it (the caller makes no FeedRun).
+import { splitUrl } from '../sources/json-pages.js';
 import { loadFeedState, ResumeRecorder, saveResumePoint, saveValidators, type FeedState } from '../db/feed-state.js';
 import type { Sql } from '../db/pool.js';
 import type { Validators } from '../http/client.js';
@@ -25,15 +26,8 @@ export interface FeedRunOptions {
 
 /** The URL a feed's state is kept under: an http(s) URL without its #fragment; undefined for anything else. */
 export function feedUrl(source: string): string | undefined {
-  let u: URL;
-  try {
-    u = new URL(source);
-  } catch {
-    return undefined;
-  }
-  if (u.protocol !== 'http:' && u.protocol !== 'https:') return undefined;
-  u.hash = '';
-  return u.href;
+  const u = splitUrl(source);
+  return u && u.head + u.rest;
 }
 
 /** The `feed` object of the JSON summary. */

@@ -130,7 +130,7 @@ export function pageStep(first: string, second: string): ((n: number) => string)
 }
 
 /** An http(s) URL, normalised and without its fragment, as what comes before its path, and the rest. */
-function splitUrl(url: string): { head: string; rest: string } | undefined {
+export function splitUrl(url: string): { head: string; rest: string } | undefined {
   let u: URL;
   try {
     u = new URL(url);
