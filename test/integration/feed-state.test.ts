@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { cars, tempHome } from '../support/cli.js';
-import { connect, freshDatabase, servers, type Server } from '../support/db.js';
+import { connect, servers, type Server, databaseUrl } from '../support/db.js';
 import { startMisbehavingServer, type MisbehavingServer } from '../support/misbehaving-server.js';
 import { expectBalanced, summary as parseSummary } from '../support/import-helpers.js';
 
@@ -26,11 +26,7 @@ afterAll(async () => {
   for (const c of cleanups.reverse()) await c();
 });
 
-async function database(server: Server = servers()[0]!): Promise<string> {
-  const db = await freshDatabase(server);
-  cleanups.push(db.drop);
-  return db.url;
-}
+const database = (server?: Server) => databaseUrl(cleanups, server);
 
 interface Summary {
   status: string;

@@ -6,7 +6,7 @@ import path from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { cars, ROOT, tempDir, tempHome } from '../support/cli.js';
-import { connect, freshDatabase, servers, type Server } from '../support/db.js';
+import { connect, servers, type Server, databaseUrl } from '../support/db.js';
 import { startMisbehavingServer, type Behaviour, type MisbehavingServer } from '../support/misbehaving-server.js';
 import { expectBalanced, readCsv, summary as parseSummary } from '../support/import-helpers.js';
 
@@ -30,11 +30,7 @@ const home = tempHome();
 const tmp = tempDir();
 cleanups.push(() => fs.rmSync(home, { recursive: true, force: true }), () => fs.rmSync(tmp, { recursive: true, force: true }));
 
-async function database(server: Server = servers()[0]!): Promise<string> {
-  const db = await freshDatabase(server);
-  cleanups.push(db.drop);
-  return db.url;
-}
+const database = (server?: Server) => databaseUrl(cleanups, server);
 
 interface Summary {
   status: string;

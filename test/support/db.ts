@@ -67,3 +67,10 @@ export function useFreshDatabase(server: Server): { url: string; sql: ReturnType
   });
   return db;
 }
+
+/** A fresh database on `server` (the first one by default), dropped by the test file's `cleanups`; its URL. */
+export async function databaseUrl(cleanups: Array<() => Promise<void> | void>, server: Server = servers()[0]!): Promise<string> {
+  const db = await freshDatabase(server);
+  cleanups.push(db.drop);
+  return db.url;
+}
