@@ -352,7 +352,7 @@ program
   .addOption(new Option('--max-expand <ratio>', 'stop gzip input that unpacks to more than this many times its size (past 64 MiB)').argParser(intIn(1, 1_000_000)).default(1000))
   .addOption(new Option('--batch-size <rows>', 'rows per batch (one transaction each)').argParser(intIn(1, 1_000_000)).default(10000))
   .addOption(new Option('--workers <n>', 'parallel batch writers, each on its own connection').argParser(intIn(1, 64)).default(2))
-  .addOption(new Option('--defer-indexes <when>', 'into an empty table, build the secondary indexes after the load (auto: for a file of 256 MiB or more)').choices(['auto', 'always', 'never']).default('auto'))
+  .addOption(new Option('--defer-indexes <when>', 'into an empty table, build the secondary indexes after the load (auto: for a file of 8 MiB or more)').choices(['auto', 'always', 'never']).default('auto'))
   .option('--rejects <path>', 'write rejected rows here (default: $CARS_HOME/rejects/<run>-<input>.csv)')
   .addOption(new Option('--max-rejects <n>', 'stop with exit 3 once more rows than this are rejected').argParser(intIn(0)))
   .option('--dry-run', 'parse and validate everything, write nothing')

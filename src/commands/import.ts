@@ -71,8 +71,12 @@ export interface ImportOptions {
   deferIndexes?: 'auto' | 'always' | 'never';
 }
 
-/** From this input size, a load into an empty table builds the secondary indexes afterwards (auto). */
-export const DEFER_INDEXES_FROM_BYTES = 256 * 1024 * 1024;
+/**
+ * From this input size (about 100k rows), a load into an empty table builds the secondary indexes
+ * afterwards (auto). Measured on 15.20: 200k rows 4.8 / 5.2 s deferred against 8.0 / 5.8 s not,
+ * 1M rows 17.6 s against 25.6 s; below it the load is short either way.
+ */
+export const DEFER_INDEXES_FROM_BYTES = 8 * 1024 * 1024;
 
 /** Opens the source named on the command line; a URL starts as `start` says (resumed, or asked conditionally). */
 export type SourceOpener = (source: string, o: ImportOptions, deps: Deps, start?: FeedStart) => Promise<RecordSource>;
