@@ -133,8 +133,12 @@ class SyncRun {
       if (o.feed) await this.fromFeed();
       else await this.fromApi();
     } catch (e) {
-      // A connection lost outside the writers' retries, or a statement refused: exit 5 with the target.
-      if (!isCarsError(e) && (isConnectionError(e) || e instanceof postgres.PostgresError)) throw databaseError(e, db.target);
+      // A connection lost outside the writers' retries, or a statement refused: exit 5 with the
+      // target, and what was committed (the writers have settled: every exit path closes them first).
+      if (!isCarsError(e) && (isConnectionError(e) || e instanceof postgres.PostgresError)) {
+        const d = databaseError(e, db.target);
+        throw this.dryRun ? d : new CarsError(d.code, `${d.message}; ${this.writer.committedSoFar()}`, { cause: e });
+      }
       throw e;
     } finally {
       this.tally();
