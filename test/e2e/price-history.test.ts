@@ -82,7 +82,14 @@ describe('price history', () => {
       const feed = path.join(tmp, 'locked-feed.csv');
       fs.writeFileSync(feed, `vin,price\n${vin(13)},13131\n${vin(14)},14141\n`);
       const run = cars(['sync-prices', '--feed', feed, '--json', '--statement-timeout', '1000'], { env: env() });
-      await new Promise((r) => setTimeout(r, 2500));
+      // Held until the sync's batch has waited for it past its statement timeout (once it waits:
+      // a slow machine takes a while to get there).
+      for (let i = 0; i < 300; i++) {
+        const [w] = await other`select count(*)::int as n from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock'`;
+        if (w.n > 0) break;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      await new Promise((r) => setTimeout(r, 1500));
       await tx`rollback`;
       tx.release();
       const r = await run;
