@@ -45,15 +45,21 @@ describe.each(servers())('batch transactions ($name)', (server: Server) => {
   });
 
   it('opens as many connections as transactions run at once', async () => {
+    // Each transaction stays open until all four are (or 10 s have passed: then they ran one
+    // after another on fewer connections, and the counts below say so), however long connecting takes.
     const pids = new Set<number>();
     let inside = 0;
     let most = 0;
+    let allIn!: () => void;
+    const together = new Promise<void>((r) => (allIn = r));
     await Promise.all(
       Array.from({ length: 4 }, () =>
         inTransaction(db.sql, undefined, async (tx) => {
           inside++;
           most = Math.max(most, inside);
-          pids.add((await tx`select pg_backend_pid() as pid, pg_sleep(0.2)`)[0].pid as number);
+          if (inside === 4) allIn();
+          pids.add((await tx`select pg_backend_pid() as pid`)[0].pid as number);
+          await Promise.race([together, new Promise((r) => setTimeout(r, 10_000))]);
           inside--;
         }),
       ),
