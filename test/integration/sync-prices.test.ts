@@ -571,7 +571,14 @@ describe('sync-prices on pg18', () => {
     const viaProxy = new URL(url);
     viaProxy.port = String(proxy.port);
     const p = cars(['sync-prices', '--no-progress', '--feed', slow.url, '--json', '--batch-size', '100'], { env: { DATABASE_URL: viaProxy.toString(), CARS_HOME: home } });
-    await new Promise((r) => setTimeout(r, 1200));
+    // Mid-run: once it holds the sync lock (a slow machine takes a while to get there), and the
+    // feed has begun.
+    for (let i = 0; i < 200; i++) {
+      const [b] = await sql`select count(*)::int as n from sync_lock_holders`;
+      if (b.n > 0) break;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    await new Promise((r) => setTimeout(r, 500));
     proxy.cut();
     const r = await p;
     await slow.close();

@@ -430,7 +430,7 @@ describe('redirects and URLs', () => {
 });
 
 describe('rate and concurrency, as the server sees them', () => {
-  it('paces as a leaky bucket accepts: no 100 ms holds more than rate/10 + 2 request starts', async () => {
+  it('paces as a leaky bucket accepts: no 100 ms holds a burst (at most rate/10 + 15 request starts, jitter included)', async () => {
     server.route('/item/:n', (req) => ({ json: { n: Number(req.params.n) } }));
     const http = client({ rate: 200, concurrency: 16, retries: 0 });
     // The first requests of a process wait for their connections and reach the server together,
@@ -441,8 +441,8 @@ describe('rate and concurrency, as the server sees them', () => {
     expect(server.requests).toHaveLength(150);
     // The bucket grants at most 200/10 + 1 per 100 ms (token-bucket.test.ts proves it by a fake
     // clock); seen from the server, requests carry the scheduling jitter of a machine running three
-    // test files at once (26 seen). Bursty pacing put 40 and more in 100 ms at this rate.
-    expect(server.maxInSlidingWindow(100)).toBeLessThanOrEqual(200 / 10 + 8);
+    // test files at once (26 seen, 32 on a slow day). Bursty pacing put 40 and more in 100 ms at this rate.
+    expect(server.maxInSlidingWindow(100)).toBeLessThanOrEqual(200 / 10 + 15);
     expect(server.maxInSlidingWindow(1000)).toBeLessThanOrEqual(200);
   });
 
