@@ -124,7 +124,8 @@ export class WriterPool<B extends PoolBatch, H> {
     if (!l.filling.full && !old) return undefined;
     if (this.failure !== undefined) throw this.failure;
     if (this.free.length === 0) return this.handOver(l);
-    this.swap(l);
+    this.queueFilling(l);
+    l.filling = this.free.pop()!;
     return undefined;
   }
 
@@ -153,17 +154,15 @@ export class WriterPool<B extends PoolBatch, H> {
    * write), then waits for a batch to be free to fill in its place.
    */
   private async handOver(l: Lane<B, H>): Promise<void> {
-    const full = l.filling;
-    l.queue.push(full);
-    l.draining ??= this.drain(l);
+    this.queueFilling(l);
     while (this.free.length === 0 && this.failure === undefined) await new Promise<void>((r) => this.freed.push(r));
     if (this.failure !== undefined) throw this.failure;
     l.filling = this.free.pop()!;
   }
 
-  private swap(l: Lane<B, H>): void {
+  /** Queues the lane's filling batch for its writer (started if idle); the caller gives the lane a new one. */
+  private queueFilling(l: Lane<B, H>): void {
     l.queue.push(l.filling);
-    l.filling = this.free.pop()!;
     l.draining ??= this.drain(l);
   }
 
