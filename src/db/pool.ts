@@ -70,6 +70,13 @@ export function isConnectionError(e: unknown): boolean {
   return !!code && UNAVAILABLE.has(code);
 }
 
+const NOT_REACHED = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOENT', 'CONNECT_TIMEOUT']);
+
+/** Is this a connection that was made and then lost (not a server that could not be reached)? */
+export function isLostConnection(e: unknown): boolean {
+  return isConnectionError(e) && !NOT_REACHED.has((e as { code: string }).code);
+}
+
 /** Turns a driver or socket error met while talking to `target` into a CarsError (exit 5). */
 export function databaseError(e: unknown, target: Target): CarsError {
   if (e instanceof CarsError) return e;

@@ -4,7 +4,7 @@
 // PostgreSQL advisory lock, which dies with the session, so a crashed run never blocks the next.
 import os from 'node:os';
 import { CarsError } from '../errors.js';
-import { createPool, databaseError, isConnectionError, POOL_DEFAULTS, type Sql } from '../db/pool.js';
+import { createPool, databaseError, isConnectionError, isLostConnection, POOL_DEFAULTS, type Sql } from '../db/pool.js';
 import type { Target } from '../db/target.js';
 import { stopRefetchingTypes } from './driver.js';
 import { LOCK_CLASS, shardKey, shardLabel, WHOLE_TABLE_KEY, type Shard } from './shard.js';
@@ -39,20 +39,16 @@ const iso = (d: Date | null) => (d ? d.toISOString() : 'an unknown time');
 export async function acquireSyncLock(target: Target, shard: Shard | undefined, info: HolderInfo): Promise<SyncLock> {
   // A connection lost while taking the lock (nothing is done yet) is tried once more on a new one;
   // a server that cannot be reached at all is not (a connect timeout would only double).
+  const cause = (e: unknown) => (e as CarsError).cause ?? e;
   try {
     return await acquireOnce(target, shard, info);
   } catch (e) {
-    if (!lostAfterConnecting((e as CarsError).cause ?? e)) throw e;
-    return acquireOnce(target, shard, info).catch((again) => {
-      if (!isConnectionError((again as CarsError).cause ?? again)) throw again;
-      const d = databaseError((again as CarsError).cause ?? again, target);
-      throw new CarsError(d.code, `${d.message}; this run changed nothing`, { cause: again });
+    if (!isLostConnection(cause(e))) throw e;
+    return acquireOnce(target, shard, info).catch((again: CarsError) => {
+      throw isConnectionError(cause(again)) ? new CarsError(again.code, `${again.message}; this run changed nothing`, { cause: again }) : again;
     });
   }
 }
-
-const NOT_REACHED = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOENT', 'CONNECT_TIMEOUT']);
-const lostAfterConnecting = (e: unknown) => isConnectionError(e) && !NOT_REACHED.has((e as { code?: string }).code!);
 
 async function acquireOnce(target: Target, shard: Shard | undefined, info: HolderInfo): Promise<SyncLock> {
   const sql = createPool(target, { ...POOL_DEFAULTS, max: 1, idleTimeout: 0, maxLifetime: 0, statementTimeout: 30_000 });
