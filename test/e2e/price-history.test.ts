@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cars, tempHome } from '../support/cli.js';
-import { connect, freshDatabase, servers } from '../support/db.js';
+import { connect, freshDatabase, servers, untilCounted } from '../support/db.js';
 import { expectBalanced, summary } from '../support/import-helpers.js';
 
 const tmp = tempHome('cars-history-');
@@ -84,11 +84,7 @@ describe('price history', () => {
       const run = cars(['sync-prices', '--feed', feed, '--json', '--statement-timeout', '1000'], { env: env() });
       // Held until the sync's batch has waited for it past its statement timeout (once it waits:
       // a slow machine takes a while to get there).
-      for (let i = 0; i < 300; i++) {
-        const [w] = await other`select count(*)::int as n from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock'`;
-        if (w.n > 0) break;
-        await new Promise((r) => setTimeout(r, 50));
-      }
+      await untilCounted(() => other`select count(*)::int as n from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock'`, 15_000);
       await new Promise((r) => setTimeout(r, 1500));
       await tx`rollback`;
       tx.release();

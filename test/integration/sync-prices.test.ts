@@ -10,7 +10,7 @@ import { once } from 'node:events';
 import type { ChildProcess } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cars, tempDir, type Result } from '../support/cli.js';
-import { connect, freshDatabase, servers, type Server } from '../support/db.js';
+import { connect, freshDatabase, servers, untilCounted, type Server } from '../support/db.js';
 import { startMisbehavingServer, type MisbehavingServer } from '../support/misbehaving-server.js';
 import { CsvSplitter } from '../../src/sources/csv-records.js';
 import { LOCK_CLASS, shardOf, WHOLE_TABLE_KEY } from '../../src/sync/shard.js';
@@ -535,11 +535,7 @@ describe('sync-prices on pg18', () => {
     const dbName = new URL(url).pathname.slice(1);
     const p = run(['--feed', slow.url, '--json', '--batch-size', '100']);
     // Mid-run: once the first batch has committed (however slow the machine is to get there).
-    for (let i = 0; i < 100; i++) {
-      const [b] = await sql`select count(*)::int as n from sync_batches`;
-      if (b.n > 0) break;
-      await new Promise((r) => setTimeout(r, 50));
-    }
+    await untilCounted(() => sql`select count(*)::int as n from sync_batches`, 5_000);
     const killed: number[] = [];
     for (const wait of [0, 300, 300, 300, 300]) {
       await new Promise((r) => setTimeout(r, wait));
@@ -573,11 +569,7 @@ describe('sync-prices on pg18', () => {
     const p = cars(['sync-prices', '--no-progress', '--feed', slow.url, '--json', '--batch-size', '100'], { env: { DATABASE_URL: viaProxy.toString(), CARS_HOME: home } });
     // Mid-run: once it holds the sync lock (a slow machine takes a while to get there), and the
     // feed has begun.
-    for (let i = 0; i < 200; i++) {
-      const [b] = await sql`select count(*)::int as n from sync_lock_holders`;
-      if (b.n > 0) break;
-      await new Promise((r) => setTimeout(r, 50));
-    }
+    await untilCounted(() => sql`select count(*)::int as n from sync_lock_holders`);
     await new Promise((r) => setTimeout(r, 500));
     proxy.cut();
     const r = await p;

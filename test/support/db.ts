@@ -74,3 +74,11 @@ export async function databaseUrl(cleanups: Array<() => Promise<void> | void>, s
   cleanups.push(db.drop);
   return db.url;
 }
+
+/** Waits until `count` (a query's count) is above 0, asking every 50 ms, for at most `ms`; then goes on either way. */
+export async function untilCounted(count: () => Promise<Array<{ n: number }>>, ms = 10_000): Promise<void> {
+  for (const end = Date.now() + ms; Date.now() < end; await new Promise((r) => setTimeout(r, 50))) {
+    const [r] = await count();
+    if (r.n > 0) return;
+  }
+}
