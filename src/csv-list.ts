@@ -93,11 +93,14 @@ export class CsvList {
 export function listLabel(runId: number | null, database: string | null, now = new Date(), pid = process.pid): string {
   if (runId === null || database === null) return `dry-${now.toISOString().replace(/[-:]/g, '').replace(/\..*/, '')}-${pid}`;
   let name = 'db';
+  // The database's name is the URL's path. (The embedded server's target is its URL followed by a
+  // note, and that URL has no host, `postgresql://postgres@/cars?host=/dir`, which WHATWG's URL
+  // refuses: hence a pattern.)
+  const path = /^[a-z][\w+.-]*:\/\/[^/?#\s]*\/([^?#\s]+)/i.exec(database)?.[1];
   try {
-    // (The embedded server's target is its URL followed by a note: the URL is the first word.)
-    name = decodeURIComponent(new URL(database.split(' ')[0]).pathname.slice(1)) || name;
+    if (path) name = decodeURIComponent(path);
   } catch {
-    // not a URL: the hash alone tells databases apart
+    // a malformed escape: the hash alone tells databases apart
   }
   name = name.replace(/[^\w.-]+/g, '_');
   const hash = createHash('sha256').update(database).digest('hex').slice(0, 8);

@@ -108,6 +108,17 @@ describe('embedded PostgreSQL', () => {
     }
   });
 
+  it("an import's default rejects file is named after the embedded database (cars), its hash and the run", async () => {
+    const h = home();
+    const r = await cars(['import', 'fixtures/cars.csv', '--json', '--no-progress'], { env: { CARS_HOME: h } });
+    expect(r.code, r.stderr).toBe(0);
+    const s = JSON.parse(r.stdout);
+    expect(s.rows).toMatchObject({ inserted: 1000, rejected: 7 });
+    expect(path.dirname(s.rejects_file)).toBe(path.join(h, 'rejects'));
+    expect(path.basename(s.rejects_file)).toMatch(/^cars-[0-9a-f]{8}-run1-cars\.rejects\.csv$/);
+    expect(fs.readFileSync(s.rejects_file, 'utf8').trim().split('\n')).toHaveLength(1 + 7);
+  });
+
   it('a command killed with SIGKILL leaves the server up; the next command uses it and stops it', async () => {
     const h = home();
     // Start one command and kill it hard while it holds the server.

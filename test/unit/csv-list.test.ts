@@ -3,6 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { defaultListPath, listLabel, pruneLists } from '../../src/csv-list.js';
+import { socketUrl } from '../../src/db/embedded.js';
 
 describe('list file names (rejects, failures, unknown VINs)', () => {
   it.each([
@@ -28,7 +29,10 @@ describe('listLabel', () => {
     expect(a).not.toBe(b);
     expect(listLabel(1, 'postgres://cars@db1:5432/cars', at, 7)).toBe(a); // the same database and run: the same name
     expect(listLabel(2, 'postgres://x@h:1/my%20db', at)).toMatch(/^my_db-[0-9a-f]{8}-run2$/);
-    expect(listLabel(4, 'postgres://cars@localhost:5432/cars (embedded, socket /root/.cars/run)', at)).toMatch(/^cars-[0-9a-f]{8}-run4$/);
+    // The embedded server's target: a URL without a host, then a note.
+    expect(listLabel(4, `${socketUrl('/root/.cars/pg')} (embedded)`, at)).toMatch(/^cars-[0-9a-f]{8}-run4$/);
+    expect(listLabel(5, 'postgres://x@h:1/bad%zz', at)).toMatch(/^db-[0-9a-f]{8}-run5$/);
+    expect(listLabel(6, 'not a url', at)).toMatch(/^db-[0-9a-f]{8}-run6$/);
   });
   it('without a run (dry run): the time and the process', () => {
     expect(listLabel(null, 'postgres://cars@db1:5432/cars', at, 42)).toBe('dry-20261205T083001-42');
