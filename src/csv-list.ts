@@ -96,9 +96,9 @@ export function listLabel(runId: number | null, database: string | null, now = n
   // The database's name is the URL's path. (The embedded server's target is its URL followed by a
   // note, and that URL has no host, `postgresql://postgres@/cars?host=/dir`, which WHATWG's URL
   // refuses: hence a pattern.)
-  const path = /^[a-z][\w+.-]*:\/\/[^/?#\s]*\/([^?#\s]+)/i.exec(database)?.[1];
+  const urlPath = /^[a-z][\w+.-]*:\/\/[^/?#\s]*\/([^?#\s]+)/i.exec(database)?.[1];
   try {
-    if (path) name = decodeURIComponent(path);
+    if (urlPath) name = decodeURIComponent(urlPath);
   } catch {
     // a malformed escape: the hash alone tells databases apart
   }
