@@ -75,10 +75,14 @@ export async function databaseUrl(cleanups: Array<() => Promise<void> | void>, s
   return db.url;
 }
 
-/** Waits until `count` (a query's count) is above 0, asking every 50 ms, for at most `ms`; then goes on either way. */
+/**
+ * Waits until `count` (a query's count) is above 0, asking every 50 ms, for at most `ms`; throws
+ * then, so that a state the run never reached fails here rather than as a puzzle further on.
+ */
 export async function untilCounted(count: () => Promise<Array<{ n: number }>>, ms = 10_000): Promise<void> {
   for (const end = Date.now() + ms; Date.now() < end; await new Promise((r) => setTimeout(r, 50))) {
     const [r] = await count();
     if (r.n > 0) return;
   }
+  throw new Error(`untilCounted: the count stayed 0 for ${ms} ms`);
 }
