@@ -537,7 +537,10 @@ describe('sync-prices on pg18', () => {
     let finished = false;
     void p.then(() => (finished = true));
     // Mid-run: once the first batch has committed (however slow the machine is to get there).
-    await untilCounted(() => sql`select count(*)::int as n from sync_batches`, 30_000);
+    await untilCounted(() => sql`select count(*)::int as n from sync_batches`, 30_000).catch(async (e: Error) => {
+      const r = await p;
+      throw new Error(`${e.message}; the run exited ${r.code}: ${r.stderr.slice(-800)}`);
+    });
     // Five rounds of kills 300 ms apart, and more while none has hit a connection yet (a loaded
     // machine may not have the run connected in time), until the run ends.
     const killed: number[] = [];
