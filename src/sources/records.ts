@@ -137,6 +137,51 @@ async function readStart(it: AsyncIterator<Buffer>): Promise<Start> {
   }
 }
 
+/** Where a CSV's records start: its delimiter, and after an Excel `sep=X` line, the bytes and line number that follow it. */
+function recordsStart(start: Start, wanted: string | undefined): { delimiter: string; body: Buffer; firstLine: number } {
+  const line = start.head.subarray(start.lineStart, start.textEnd);
+  const sep = SEP_LINE.exec(line.toString('latin1'));
+  if (!sep) return { delimiter: wanted ?? chooseDelimiter(line), body: start.head, firstLine: 1 };
+  let breaks = 0;
+  for (let i = 0; i < start.lineEnd; i++) if (start.head[i] === 10 || (start.head[i] === 13 && start.head[i + 1] !== 10)) breaks++;
+  return { delimiter: wanted ?? sep[1], body: start.head.subarray(start.lineEnd), firstLine: breaks + 1 };
+}
+
+/**
+ * The splitter's items chunk by chunk: the bytes read to find the start first, then the rest of
+ * the input, then `ending()`; null once that has been returned.
+ */
+function chunksOf(it: AsyncIterator<Buffer>, start: Start, body: Buffer, splitter: CsvByteSplitter, ending: () => CsvByteItem[]): () => Promise<CsvByteItem[] | null> {
+  let ended = false;
+  let startBytes: Buffer | undefined = body;
+  return async () => {
+    if (startBytes) {
+      const b = startBytes;
+      startBytes = undefined;
+      if (b.length) return splitter.push(b);
+    }
+    if (ended) return null;
+    const r = start.done ? undefined : await it.next();
+    if (r === undefined || r.done) {
+      ended = true;
+      return ending();
+    }
+    return splitter.push(r.value);
+  };
+}
+
+/** Reads until the header record is complete: its columns, its line, and the items read after it. */
+async function readHeader(next: () => Promise<CsvByteItem[] | null>, name: string): Promise<{ columns: string[]; line: number; pending: CsvByteItem[] }> {
+  for (;;) {
+    const items = await next();
+    if (items === null) throw new CarsError('INPUT_HEADER', `${name}: the input is empty; expected a header line naming the columns (or name them with --columns)`);
+    if (!items.length) continue;
+    const header = items[0];
+    if (header.kind === 'malformed') throw new CarsError('INPUT_HEADER', `${name}: line ${header.line}: the header is not valid CSV (${header.error})`);
+    return { columns: header.fields.map((f) => f.trim()), line: header.line, pending: items.slice(1) };
+  }
+}
+
 /**
  * CSV from a byte stream: the first non-empty record is the header. Its records are CsvRows. The
  * bytes are decoded to UTF-8 first (see encoding.ts); a first line `sep=X` (Excel's) names the
@@ -147,23 +192,9 @@ export async function csvSource(raw: Input, opts: CsvOptions | string = {}): Pro
   const { input, facts } = decodeInput(raw, o.encoding ?? 'auto');
   const it = inPieces(input.stream)[Symbol.asyncIterator]();
   const start = await readStart(it);
-  let delimiter = o.delimiter && o.delimiter !== 'auto' ? o.delimiter : undefined;
-  let body = start.head;
-  let firstLineNo = 1;
-  const line = start.head.subarray(start.lineStart, start.textEnd);
-  const sep = SEP_LINE.exec(line.toString('latin1'));
-  if (sep) {
-    delimiter ??= sep[1];
-    let breaks = 0;
-    for (let i = 0; i < start.lineEnd; i++) if (start.head[i] === 10 || (start.head[i] === 13 && start.head[i + 1] !== 10)) breaks++;
-    firstLineNo = breaks + 1;
-    body = start.head.subarray(start.lineEnd);
-  } else {
-    delimiter ??= chooseDelimiter(line);
-  }
+  const { delimiter, body, firstLine } = recordsStart(start, o.delimiter && o.delimiter !== 'auto' ? o.delimiter : undefined);
   if (Buffer.byteLength(delimiter) !== 1) throw new CarsError('USAGE', `${input.name}: the delimiter ${JSON.stringify(delimiter)} is not one ASCII character`);
-  const maxRecord = o.maxRecordBytes ?? MAX_RECORD_BYTES;
-  const splitter = new CsvByteSplitter(delimiter, maxRecord, { strictQuotes: o.strictQuotes, firstLine: firstLineNo });
+  const splitter = new CsvByteSplitter(delimiter, o.maxRecordBytes ?? MAX_RECORD_BYTES, { strictQuotes: o.strictQuotes, firstLine });
   /** The end of the input: a last record without a line break from a source that may have been cut is not taken. */
   const ending = (): CsvByteItem[] => {
     const last = splitter.end();
@@ -180,53 +211,19 @@ export async function csvSource(raw: Input, opts: CsvOptions | string = {}): Pro
     }
     return last;
   };
-  let pending: CsvByteItem[] = [];
-  let ended = false;
-  let startBytes: Buffer | undefined = body;
+  const next = chunksOf(it, start, body, splitter, ending);
 
-  async function next(): Promise<CsvByteItem[] | null> {
-    if (startBytes) {
-      const b = startBytes;
-      startBytes = undefined;
-      if (b.length) return splitter.push(b);
-    }
-    if (ended) return null;
-    if (start.done) {
-      ended = true;
-      return ending();
-    }
-    const r = await it.next();
-    if (r.done) {
-      ended = true;
-      return ending();
-    }
-    return splitter.push(r.value);
-  }
-
-  let columns: string[];
-  let headerLine: number | undefined;
-  if (o.columns) {
-    // No header row: the columns are named by the option, and the first line is data.
-    columns = o.columns;
-  } else {
-    // Read until the header record is complete.
-    let header: CsvByteItem | undefined;
-    while (!header) {
-      const items = await next();
-      if (items === null) break;
-      if (items.length) {
-        header = items[0];
-        pending = items.slice(1);
-      }
-    }
-    if (!header) throw new CarsError('INPUT_HEADER', `${input.name}: the input is empty; expected a header line naming the columns (or name them with --columns)`);
-    if (header.kind === 'malformed') {
+  // Without a header row, the columns are named by the option and the first line is data.
+  let header = { columns: o.columns ?? [], line: undefined as number | undefined, pending: [] as CsvByteItem[] };
+  if (!o.columns) {
+    try {
+      header = await readHeader(next, input.name);
+    } catch (e) {
       await it.return?.(undefined);
-      throw new CarsError('INPUT_HEADER', `${input.name}: line ${header.line}: the header is not valid CSV (${header.error})`);
+      throw e;
     }
-    columns = header.fields.map((f) => f.trim());
-    headerLine = header.line;
   }
+  const { columns, pending } = header;
 
   // (CsvRow and the splitter's malformed items are SourceItems as they are.)
   async function* items(): AsyncGenerator<SourceItem[]> {
@@ -252,7 +249,7 @@ export async function csvSource(raw: Input, opts: CsvOptions | string = {}): Pro
     totalBytes: input.totalBytes,
     bytesRead: input.bytesRead,
     close,
-    headerLine,
+    headerLine: header.line,
     text: Object.assign(facts, { delimiter }),
   };
 }

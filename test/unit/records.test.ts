@@ -44,6 +44,42 @@ describe('csvSource on a file', () => {
   });
 });
 
+describe('csvSource: where the records start', () => {
+  const auto = async (f: string) => csvSource(await openInput(f, new PassThrough()), { delimiter: 'auto', encoding: 'utf-8' });
+  const records = async (src: Awaited<ReturnType<typeof auto>>) => {
+    const out: Array<string | number> = [];
+    for await (const items of src.items) for (const it of items) out.push(it.where);
+    return out;
+  };
+
+  it('an empty file, or one of blank lines only, is refused: no header names the columns', async () => {
+    for (const [name, text] of [['empty.csv', ''], ['blank.csv', '\n\r\n\n']]) {
+      const before = openFiles();
+      await expect(auto(file(name, text))).rejects.toThrow(new RegExp(`${name}: the input is empty; expected a header line`));
+      expect(openFiles()).toBe(before);
+    }
+  });
+
+  it("Excel's sep= line names the delimiter, is not a record, and the lines keep the file's numbers", async () => {
+    const src = await auto(file('sep.csv', '\r\nsep=;\r\nvin;brand,x\r\n\r\nA;B,C\r\n'));
+    expect(src.columns).toEqual(['vin', 'brand,x']);
+    expect(src.headerLine).toBe(3);
+    expect(src.text?.delimiter).toBe(';');
+    expect(await records(src)).toEqual([5]);
+  });
+
+  it('without a sep= line, the header line chooses the delimiter, and --columns makes the first line data', async () => {
+    const src = await auto(file('tab.csv', 'vin\tbrand\tmodel,x\nA\tB\tC,D\n'));
+    expect(src.columns).toEqual(['vin', 'brand', 'model,x']);
+    expect(src.headerLine).toBe(1);
+    expect(await records(src)).toEqual([2]);
+    const noHeader = await csvSource(await openInput(file('data.csv', 'A,B\nC,D\n'), new PassThrough()), { delimiter: 'auto', encoding: 'utf-8', columns: ['vin', 'brand'] });
+    expect(noHeader.columns).toEqual(['vin', 'brand']);
+    expect(noHeader.headerLine).toBeUndefined();
+    expect(await records(noHeader)).toEqual([1, 2]);
+  });
+});
+
 describe('CsvByteSplitter memory', () => {
   it('does not keep allocating for the widest line it ever saw', () => {
     const s = new CsvByteSplitter(',');
