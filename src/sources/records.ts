@@ -214,15 +214,12 @@ export async function csvSource(raw: Input, opts: CsvOptions | string = {}): Pro
   const next = chunksOf(it, start, body, splitter, ending);
 
   // Without a header row, the columns are named by the option and the first line is data.
-  let header = { columns: o.columns ?? [], line: undefined as number | undefined, pending: [] as CsvByteItem[] };
-  if (!o.columns) {
-    try {
-      header = await readHeader(next, input.name);
-    } catch (e) {
-      await it.return?.(undefined);
-      throw e;
-    }
-  }
+  const header = o.columns
+    ? { columns: o.columns, line: undefined, pending: [] }
+    : await readHeader(next, input.name).catch(async (e: unknown) => {
+        await it.return?.(undefined);
+        throw e;
+      });
   const { columns, pending } = header;
 
   // (CsvRow and the splitter's malformed items are SourceItems as they are.)
