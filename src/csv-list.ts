@@ -10,6 +10,7 @@ import path from 'node:path';
 import { createHash } from 'node:crypto';
 import { once } from 'node:events';
 import { csvField } from './sources/csv-records.js';
+import type { Target } from './db/target.js';
 import { CarsError } from './errors.js';
 
 export class CsvList {
@@ -90,20 +91,16 @@ export class CsvList {
  * two databases sharing a $CARS_HOME never share a name) and the run id; without a run (dry run),
  * the time and the process id.
  */
-export function listLabel(runId: number | null, database: string | null, now = new Date(), pid = process.pid): string {
-  if (runId === null || database === null) return `dry-${now.toISOString().replace(/[-:]/g, '').replace(/\..*/, '')}-${pid}`;
+export function listLabel(runId: number | null, target: Pick<Target, 'url' | 'display'> | null, now = new Date(), pid = process.pid): string {
+  if (runId === null || target === null) return `dry-${now.toISOString().replace(/[-:]/g, '').replace(/\..*/, '')}-${pid}`;
   let name = 'db';
-  // The database's name is the URL's path. (The embedded server's target is its URL followed by a
-  // note, and that URL has no host, `postgresql://postgres@/cars?host=/dir`, which WHATWG's URL
-  // refuses: hence a pattern.)
-  const urlPath = /^[a-z][\w+.-]*:\/\/[^/?#\s]*\/([^?#\s]+)/i.exec(database)?.[1];
   try {
-    if (urlPath) name = decodeURIComponent(urlPath);
+    name = decodeURIComponent(new URL(target.url).pathname.slice(1)) || name;
   } catch {
-    // a malformed escape: the hash alone tells databases apart
+    // not a URL, or a malformed escape: the hash alone tells databases apart
   }
   name = name.replace(/[^\w.-]+/g, '_');
-  const hash = createHash('sha256').update(database).digest('hex').slice(0, 8);
+  const hash = createHash('sha256').update(target.display).digest('hex').slice(0, 8);
   return `${name}-${hash}-run${runId}`;
 }
 

@@ -243,7 +243,7 @@ class ImportRun {
   private rejectsFile(): RejectsFile {
     const { o, deps, src } = this;
     const text = src.text;
-    const runLabel = listLabel(deps.report.runId, o.dryRun ? null : deps.db.target.display);
+    const runLabel = listLabel(deps.report.runId, o.dryRun ? null : deps.db.target);
     // A rejects file is UTF-8; with a BOM when the input was in another encoding, so Excel reads it right.
     const bom = { bom: () => !!text && text.encoding !== 'utf-8' };
     if (o.rejects) return new RejectsFile(o.rejects, src.columns, !!o.overwrite, bom);

@@ -95,7 +95,7 @@ class SyncRun {
     report.extra.mode = o.feed ? 'feed' : 'api';
     report.extra.shard = shardLabel(this.shard);
     pruneLists(deps.home, o.keepLists);
-    this.runLabel = listLabel(report.runId, db.target.display);
+    this.runLabel = listLabel(report.runId, db.target);
     this.failures = new CsvList(o.failures ?? defaultListPath(deps.home, 'failures', this.runLabel, this.source, 'failures'), ['vin', 'url', 'error'], SHOW, !!o.failures && !!o.overwrite);
     this.unknown = new CsvList(defaultListPath(deps.home, 'unknown', this.runLabel, this.source, 'unknown'), o.feed ? ['vin', 'price', 'line'] : ['vin', 'url'], SHOW);
     // The writers' own connections, which start with price_update's settings (see its "Plan"):

@@ -21,21 +21,23 @@ describe('list file names (rejects, failures, unknown VINs)', () => {
 
 describe('listLabel', () => {
   const at = new Date('2026-12-05T08:30:01.250Z');
+  /** A target given by its URL (printed redacted: here the same, as it holds no password). */
+  const url = (u: string) => ({ url: u, display: u });
   it('names the database and the run; two databases never share a label', () => {
-    const a = listLabel(1, 'postgres://cars@db1:5432/cars', at, 42);
-    const b = listLabel(1, 'postgres://cars@db2:5432/cars', at, 42);
+    const a = listLabel(1, url('postgres://cars@db1:5432/cars'), at, 42);
+    const b = listLabel(1, url('postgres://cars@db2:5432/cars'), at, 42);
     expect(a).toMatch(/^cars-[0-9a-f]{8}-run1$/);
     expect(b).toMatch(/^cars-[0-9a-f]{8}-run1$/);
     expect(a).not.toBe(b);
-    expect(listLabel(1, 'postgres://cars@db1:5432/cars', at, 7)).toBe(a); // the same database and run: the same name
-    expect(listLabel(2, 'postgres://x@h:1/my%20db', at)).toMatch(/^my_db-[0-9a-f]{8}-run2$/);
-    // The embedded server's target: a URL without a host, then a note.
-    expect(listLabel(4, `${socketUrl('/root/.cars/pg')} (embedded)`, at)).toMatch(/^cars-[0-9a-f]{8}-run4$/);
-    expect(listLabel(5, 'postgres://x@h:1/bad%zz', at)).toMatch(/^db-[0-9a-f]{8}-run5$/);
-    expect(listLabel(6, 'not a url', at)).toMatch(/^db-[0-9a-f]{8}-run6$/);
+    expect(listLabel(1, url('postgres://cars@db1:5432/cars'), at, 7)).toBe(a); // the same database and run: the same name
+    expect(listLabel(2, url('postgres://x@h:1/my%20db'), at)).toMatch(/^my_db-[0-9a-f]{8}-run2$/);
+    // The embedded server's target: printed as its socket URL (no host), then a note.
+    expect(listLabel(4, { url: 'postgres://postgres@localhost:5432/cars', display: `${socketUrl('/root/.cars/pg')} (embedded)` }, at)).toMatch(/^cars-[0-9a-f]{8}-run4$/);
+    expect(listLabel(5, url('postgres://x@h:1/bad%zz'), at)).toMatch(/^db-[0-9a-f]{8}-run5$/);
+    expect(listLabel(6, url('not a url'), at)).toMatch(/^db-[0-9a-f]{8}-run6$/);
   });
   it('without a run (dry run): the time and the process', () => {
-    expect(listLabel(null, 'postgres://cars@db1:5432/cars', at, 42)).toBe('dry-20261205T083001-42');
+    expect(listLabel(null, url('postgres://cars@db1:5432/cars'), at, 42)).toBe('dry-20261205T083001-42');
     expect(listLabel(3, null, at, 42)).toBe('dry-20261205T083001-42');
   });
 });
