@@ -1,11 +1,11 @@
 -- name: import_merge
 -- budget_ms: 1000
--- index: cars_vin_key
+-- index: cars_vin_hash, cars_vin_key
 -- settings: enable_hashjoin=off enable_mergejoin=off
 -- The import merge: one batch from the all-text staging table into cars. The later row of a VIN
 -- wins (highest ord). Rows equal to what is stored are filtered out before the INSERT, so a
 -- re-import of unchanged data neither locks nor rewrites a row; they count as unchanged.
--- Settings: the merge probes cars_vin_key once per staged row. The planner cannot see how few rows
+-- Settings: the merge probes cars_vin_hash once per staged row. The planner cannot see how few rows
 -- the staging table holds (a temporary table is never analyzed): from a few thousand rows, or
 -- after a rolled-back batch left it bloated, it hashed the whole of cars instead (1M cars: 380 ms
 -- a batch instead of 25). A batch is always small next to the table it merges into.

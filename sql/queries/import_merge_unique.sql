@@ -1,6 +1,6 @@
 -- name: import_merge_unique
 -- budget_ms: 1000
--- index: cars_vin_key
+-- index: cars_vin_hash
 -- settings: enable_hashjoin=off enable_mergejoin=off
 -- The import merge of a batch whose VINs are all different (the importer knows, and its writers
 -- split VINs between them): no sort to find each VIN's last row, and a plain INSERT of the new

@@ -1,6 +1,6 @@
 -- name: price_update
 -- budget_ms: 500
--- index: cars_vin_key
+-- index: cars_vin_hash
 -- params: ["{1HGCM82633A004352,JTDPYMZAXL1PYWYK1}", "{12500,10850.50}", null, "00000000-0000-4000-8000-000000000000"]
 -- settings: enable_hashjoin=off enable_mergejoin=off
 -- One batch of `cars sync-prices`: $1 VINs and $2 prices (parallel arrays), $3 the run id (null
@@ -13,7 +13,7 @@
 -- The batch is probed in VIN order: neighbouring lookups share index pages (about 7% faster at 1M
 -- cars than input order; "C" keeps the sort cheap whatever the database's collation). The sort is
 -- in a subquery so that it happens before the probes (a subquery with ORDER BY is not flattened).
--- Plan: every join must be a nested loop over an index (cars_vin_key, then cars_pkey); the writers'
+-- Plan: every join must be a nested loop over an index (cars_vin_hash, then cars_pkey); the writers'
 -- connections start with hash and merge joins off (the settings line above), because
 -- the planner takes every batch row for a change and, from about 10k rows, hashed the whole of
 -- cars three times (1M cars, 10k rows: 660 ms a batch instead of about 100). Unknown VINs are therefore
