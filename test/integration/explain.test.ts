@@ -155,7 +155,7 @@ describe.each(servers())('cars explain on $name', (server) => {
   it('--check exits 0 and says ok when every query meets its budget (a VIN lookup: 50 ms budget)', async () => {
     const r = await cars(['explain', 'car_by_vin', '--check'], { env: env() });
     expect(r.code, r.stdout + r.stderr).toBe(0);
-    expect(r.stdout).toMatch(/^car_by_vin +[\d.]+ ms \/ budget 50 ms +PASS \(uses index cars_vin_key\)$/m);
+    expect(r.stdout).toMatch(/^car_by_vin +[\d.]+ ms \/ budget 50 ms +PASS \(uses index cars_vin_hash\)$/m);
     expect(r.stdout).toMatch(/^1 query: 1 PASS, 0 FAIL$/m);
     expect(r.stderr).toMatch(/cars explain car_by_vin: ok/);
   });
@@ -165,7 +165,7 @@ describe.each(servers())('cars explain on $name', (server) => {
     expect(one.code).toBe(0);
     const s = summary(one);
     expect(s.queries).toHaveLength(1);
-    expect(s.queries[0]).toMatchObject({ name: 'car_by_vin', analyzed: false, time_ms: null, verdict: 'PASS', indexes_used: ['cars_vin_key'] });
+    expect(s.queries[0]).toMatchObject({ name: 'car_by_vin', analyzed: false, time_ms: null, verdict: 'PASS', indexes_used: ['cars_vin_hash'] });
     const bad = await cars(['explain', 'no_such_query'], { env: env() });
     expect(bad.code).toBe(2);
     expect(bad.stderr).toMatch(/no named query "no_such_query"; the named queries are .*car_by_vin/);
@@ -213,7 +213,7 @@ describe.each(servers())('cars explain on $name', (server) => {
     expect(s.error).toMatchObject({ code: 'BUDGET_MISSED' });
     const indexed = await cars(['explain', '--check', '--sql', "select * from cars where vin = 'ZZ00000000000002A'"], { env: env() });
     expect(indexed.code).toBe(0);
-    expect(indexed.stdout).toMatch(/PASS \(uses index cars_vin_key\)/);
+    expect(indexed.stdout).toMatch(/PASS \(uses index cars_vin_hash\)/);
   });
 
   it('--sql with a query the server cannot run is a usage error with the reason', async () => {
