@@ -2,7 +2,7 @@
 -- budget_ms: 500
 -- index: cars_vin_hash
 -- params: ["{1HGCM82633A004352,JTDPYMZAXL1PYWYK1}", "{12500,10850.50}", null, "00000000-0000-4000-8000-000000000000"]
--- settings: enable_hashjoin=off enable_mergejoin=off
+-- settings: enable_hashjoin=off enable_mergejoin=off synchronous_commit=off
 -- One batch of `cars sync-prices`: $1 VINs and $2 prices (parallel arrays), $3 the run id (null
 -- when there is no run), $4 a token naming the batch. Writes only the prices that differ, records
 -- each change in car_price_history and the batch in sync_batches, all in this one statement, so in
@@ -10,13 +10,16 @@
 -- dead connection).
 -- The VINs of one batch must be distinct: the writer keeps only the last row of a VIN repeated
 -- within a batch (the earlier counts as superseded), so one history row records the price that stands.
--- The batch is probed in VIN order: through cars_vin_key, neighbouring lookups shared index pages
--- (about 7% faster at 1M cars than input order; "C" keeps the sort cheap whatever the database's
--- collation). The planner now takes cars_vin_hash (migration 012), where the order no longer
--- matters to the probe; the sort stays until an A/B says it costs. It is in a subquery so that it
--- happens before the probes (a subquery with ORDER BY is not flattened).
+-- The batch is probed in input order, through cars_vin_hash (migration 012): sorting it by VIN
+-- first paid (7%) only while the probe descended cars_vin_key; with the hash index it was a cost.
+-- Commit: the writers' connections start with synchronous_commit off (the settings line), so a
+-- batch's COMMIT does not wait for its WAL to reach the disk (the writers spent 3% of their time
+-- there). Nothing is reported on the strength of it: the run's record in `runs` is committed last,
+-- with the default synchronous commit, which flushes the WAL of every batch before it. Should the
+-- server crash in the middle of a run, its last few hundred milliseconds of batches may be lost with
+-- the run, and the same command run again writes them (a batch's token in sync_batches is lost with it).
 -- Plan: every join must be a nested loop over an index (cars_vin_hash, then cars_pkey); the writers'
--- connections start with hash and merge joins off (the settings line above), because
+-- connections start with hash and merge joins off (the settings line), because
 -- the planner takes every batch row for a change and, from about 10k rows, hashed the whole of
 -- cars three times (1M cars, 10k rows: 660 ms a batch instead of about 100). Unknown VINs are therefore
 -- the probe's rows without a car (a left join), not an anti join, which without hashing would
@@ -30,11 +33,7 @@
 -- sync_batches: found, the batch committed (with `changed` changes) and is not written again.
 with probe as materialized (
   select f.vin, f.price as new_price, c.id, c.price as seen_price
-  from (
-    select u.vin, u.price
-    from unnest($1::text[], $2::numeric[]) as u(vin, price)
-    order by u.vin collate "C"
-  ) f
+  from unnest($1::text[], $2::numeric[]) as f(vin, price)
   left join cars c on c.vin = f.vin
 ), locked as (
   select c.id, c.price as old_price, k.new_price
