@@ -110,4 +110,19 @@ describe('price history', () => {
     expect(await history(s.run_id)).toEqual([{ vin: vin(11), old: '10011.00', new: '12222.00' }]);
     expect((await sql`select price::text from cars where vin = ${vin(11)}`)[0].price).toBe('12222.00');
   });
+
+  // Migration 013 dropped the history's foreign keys (checked per row) for a trigger on cars.
+  it("deleting cars deletes their price history and no other car's; TRUNCATE cars empties it", async () => {
+    const ids = async (v: string) => (await sql`select h.id from car_price_history h join cars c on c.id = h.car_id where c.vin = ${v}`).length;
+    expect(await ids(vin(11))).toBeGreaterThan(0);
+    expect(await ids(vin(0))).toBeGreaterThan(0);
+    const before = Number((await sql`select count(*) from car_price_history`)[0].count);
+    const gone = Number((await sql`select count(*) from car_price_history h join cars c on c.id = h.car_id where c.vin in (${vin(11)}, ${vin(12)})`)[0].count);
+    await sql`delete from cars where vin in (${vin(11)}, ${vin(12)})`;
+    expect(Number((await sql`select count(*) from car_price_history`)[0].count)).toBe(before - gone);
+    expect(Number((await sql`select count(*) from car_price_history h where not exists (select 1 from cars c where c.id = h.car_id)`)[0].count)).toBe(0);
+    expect(await ids(vin(0))).toBeGreaterThan(0);
+    await sql`truncate cars cascade`;
+    expect(Number((await sql`select count(*) from car_price_history`)[0].count)).toBe(0);
+  });
 });
