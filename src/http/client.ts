@@ -8,8 +8,8 @@ import { Readable, pipeline } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createGunzip } from 'node:zlib';
 import pLimit from 'p-limit';
-import { Agent } from 'undici';
-import type { Dispatcher } from 'undici';
+import { createRequire } from 'node:module';
+import type { Agent, Dispatcher } from 'undici';
 import { CarsError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { HttpFigures } from '../report.js';
@@ -276,6 +276,15 @@ function decoded(raw: AsyncIterable<Buffer>, encoding: 'gzip' | 'identity'): Asy
   return pipeline(Readable.from(raw, { objectMode: false }), createGunzip(), () => {});
 }
 
+/**
+ * undici, loaded by the first client rather than at start: reading it takes 50 ms of a start of
+ * about 200, which every command paid, most of them (files, the database) without a request.
+ */
+let undici: typeof import('undici') | undefined;
+function loadUndici(): typeof import('undici') {
+  return (undici ??= createRequire(import.meta.url)('undici') as typeof import('undici'));
+}
+
 export function createHttpClient(opts: HttpOptions, log: Logger): HttpClient {
   checkOptions(opts);
   return new Client(opts, log);
@@ -314,7 +323,8 @@ class Client implements HttpClient {
     this.random = opts.random ?? Math.random;
     this.timeoutMs = opts.timeoutMs;
     this.retryStatuses = new Set(opts.retryOn ?? DEFAULT_RETRY_STATUSES);
-    this.agent = new Agent({
+    const { Agent: UndiciAgent } = loadUndici();
+    this.agent = new UndiciAgent({
       connections: opts.concurrency,
       pipelining: 1,
       headersTimeout: opts.timeoutMs,
