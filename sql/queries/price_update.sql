@@ -2,7 +2,7 @@
 -- budget_ms: 500
 -- index: cars_vin_hash
 -- params: ["{1HGCM82633A004352,JTDPYMZAXL1PYWYK1}", "{12500,10850.50}", null, "00000000-0000-4000-8000-000000000000"]
--- settings: enable_hashjoin=off enable_mergejoin=off synchronous_commit=off
+-- settings: enable_hashjoin=off enable_mergejoin=off
 -- One batch of `cars sync-prices`: $1 VINs and $2 prices (parallel arrays), $3 the run id (null
 -- when there is no run), $4 a token naming the batch. Writes only the prices that differ, records
 -- each change in car_price_history and the batch in sync_batches, all in this one statement, so in
@@ -12,12 +12,8 @@
 -- within a batch (the earlier counts as superseded), so one history row records the price that stands.
 -- The batch is probed in input order, through cars_vin_hash (migration 012): sorting it by VIN
 -- first paid (7%) only while the probe descended cars_vin_key; with the hash index it was a cost.
--- Commit: the writers' connections start with synchronous_commit off (the settings line), so a
--- batch's COMMIT does not wait for its WAL to reach the disk (the writers spent 3% of their time
--- there). Nothing is reported on the strength of it: the run's record in `runs` is committed last,
--- with the default synchronous commit, which flushes the WAL of every batch before it. Should the
--- server crash in the middle of a run, its last few hundred milliseconds of batches may be lost with
--- the run, and the same command run again writes them (a batch's token in sync_batches is lost with it).
+-- Its commit does not wait for the disk (synchronous_commit off on the writers' connections; why
+-- that is safe is in src/commands/sync-prices.ts).
 -- Plan: every join must be a nested loop over an index (cars_vin_hash, then cars_pkey); the writers'
 -- connections start with hash and merge joins off (the settings line), because
 -- the planner takes every batch row for a change and, from about 10k rows, hashed the whole of
