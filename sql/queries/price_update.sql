@@ -12,8 +12,6 @@
 -- within a batch (the earlier counts as superseded), so one history row records the price that stands.
 -- The batch is probed in input order, through cars_vin_hash (migration 012): sorting it by VIN
 -- first paid (7%) only while the probe descended cars_vin_key; with the hash index it was a cost.
--- Its commit does not wait for the disk (synchronous_commit off on the writers' connections; why
--- that is safe is in src/commands/sync-prices.ts).
 -- Plan: every join must be a nested loop over an index (cars_vin_hash, then cars_pkey); the writers'
 -- connections start with hash and merge joins off (the settings line), because
 -- the planner takes every batch row for a change and, from about 10k rows, hashed the whole of

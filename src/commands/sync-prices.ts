@@ -101,13 +101,7 @@ class SyncRun {
     // The writers' own connections, which start with price_update's settings (see its "Plan"):
     // startup settings rather than SET LOCAL keep each batch one statement, with no transaction to
     // open or roll back (see PriceWriter.update()). Connected in sync().
-    // Their commits do not wait for the WAL to reach the disk (synchronous_commit off: the writers
-    // spent 3% of their time waiting there). Nothing is reported on the strength of a batch's commit:
-    // the run's record in `runs` is committed last, on the main connection with the server's
-    // synchronous commit, and that flushes the WAL of every batch before it. Should the server crash
-    // during a run, the batches of its last few hundred milliseconds may be lost with the run (and
-    // their tokens in sync_batches with them), and the same command run again writes them.
-    this.writerSql = db.extraPool(o.workers, { ...namedQuery('price_update').settings, synchronous_commit: 'off' });
+    this.writerSql = db.extraPool(o.workers, namedQuery('price_update').settings);
     this.writer = new PriceWriter(
       this.writerSql,
       { workers: o.workers, batchSize: o.batchSize, runId: report.runId, dryRun: this.dryRun, maxBatchAgeMs: o.api ? 5000 : undefined, keepChanges: SHOW, retryWaitMs: o.dbRetryWait },
