@@ -44,6 +44,12 @@ const PRICE_LIMIT_DIGITS = 10; // numeric(12,2): below 10^10
 const VIN_RE = /^[A-HJ-NPR-Za-hj-npr-z0-9]{17}$/;
 const VIN_UPPER_RE = /^[A-HJ-NPR-Z0-9]{17}$/;
 const VIN_CHAR_RE = /[A-HJ-NPR-Za-hj-npr-z0-9]/;
+/** A VIN byte, upper-cased; 0 for a byte no VIN has (the byte readers' form of VIN_RE). */
+export const VIN_BYTE = new Uint8Array(256);
+for (const ch of 'ABCDEFGHJKLMNPRSTUVWXYZ0123456789') {
+  VIN_BYTE[ch.charCodeAt(0)] = ch.charCodeAt(0);
+  VIN_BYTE[ch.toLowerCase().charCodeAt(0)] = ch.charCodeAt(0);
+}
 const IOQ_RE = /[IOQioq]/;
 const PRICE_RE = /^(\d+)(?:\.(\d{1,2}))?$/;
 const PRICE_COMMA_RE = /^(\d+)(?:,(\d{1,2}))?$/;

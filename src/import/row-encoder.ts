@@ -6,7 +6,7 @@
 // it writes exactly stagingLine(validateFields(...)) (a test compares both on many rows).
 import { isUtf8 } from 'node:buffer';
 import type { CsvRow } from '../sources/csv-records.js';
-import { MAX_MILEAGE, MAX_TEXT_CHARS, MIN_YEAR } from '../car.js';
+import { MAX_MILEAGE, MAX_TEXT_CHARS, MIN_YEAR, VIN_BYTE } from '../car.js';
 
 const TAB = 9;
 const LF = 10;
@@ -21,12 +21,6 @@ const COMMA = 44;
 /** The whitespace String.prototype.trim removes that is ASCII (the rest is not ASCII). */
 const SPACE = new Uint8Array(256);
 for (const c of [9, 10, 11, 12, 13, 32]) SPACE[c] = 1;
-/** A VIN byte, upper-cased; 0 for a byte no VIN has. */
-const VIN_BYTE = new Uint8Array(256);
-for (const ch of 'ABCDEFGHJKLMNPRSTUVWXYZ0123456789') {
-  VIN_BYTE[ch.charCodeAt(0)] = ch.charCodeAt(0);
-  VIN_BYTE[ch.toLowerCase().charCodeAt(0)] = ch.charCodeAt(0);
-}
 /**
  * The characters beyond ASCII that String.prototype.trim removes (JavaScript's \s); a test checks
  * this list against trim() for every character of the BMP. All of them are 2 or 3 bytes of UTF-8.

@@ -9,6 +9,7 @@ import { openInput, type Input } from '../sources/input.js';
 import { httpInput } from '../sources/remote.js';
 import { csvSource } from '../sources/records.js';
 import { checkPriceRow, parseNdjsonLine, vinKey } from './feed-rows.js';
+import { VIN_BYTE } from '../car.js';
 import { NdjsonSplitter, possiblyCut, type NdjsonLine } from '../sources/ndjson.js';
 import { CsvRow } from '../sources/csv-records.js';
 import { ColumnMap, type HeaderMaps } from '../sources/column-map.js';
@@ -221,9 +222,6 @@ function ndjsonFeed(input: Input, facts: TextFacts, keys: ColumnMap, decimal: '.
   return { name: input.name, format: 'ndjson', text: facts, columns: ['vin', 'price'], items: items(), totalBytes: input.totalBytes, bytesRead: input.bytesRead };
 }
 
-/** Bytes a stored VIN is made of: digits and A-Z except I, O and Q. */
-const VIN_BYTE = new Uint8Array(256);
-for (const c of '0123456789ABCDEFGHJKLMNPRSTUVWXYZ') VIN_BYTE[c.charCodeAt(0)] = 1;
 const DIGIT_0 = 48;
 const DIGIT_9 = 57;
 const DOT = 46;
@@ -244,7 +242,10 @@ export function plainPriceRow(r: CsvRow, vi: number, pi: number, line: number): 
   const vs = b[r.at + 2 * vi];
   const ve = b[r.at + 2 * vi + 1];
   if (vs < 0 || ve - vs !== 17) return undefined; // quoted (negative start) or not 17 bytes
-  for (let k = vs; k < ve; k++) if (VIN_BYTE[buf[k]] === 0) return undefined;
+  for (let k = vs; k < ve; k++) {
+    const v = VIN_BYTE[buf[k]];
+    if (v === 0 || v !== buf[k]) return undefined; // not a VIN byte, or lower case
+  }
   const ps = b[r.at + 2 * pi];
   const pe = b[r.at + 2 * pi + 1];
   if (ps < 0 || pe <= ps) return undefined;

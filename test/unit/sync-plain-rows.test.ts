@@ -76,6 +76,8 @@ describe('plainPriceRow, the feed fast path', () => {
     ['"1HGCM82633A004352",12500', 'quotes'],
     ['1HGCM82633A004352,10000000000', 'eleven digits'],
     ['1HGCM82633A004352,-0', 'minus zero'],
+    ['1HGCM82633A00435\u0000,12500', 'a NUL byte'],
+    ['1HGCM82633A00435I,12500', 'an I'],
   ])('leaves %s to the checks (%s), which canonicalise or refuse it', (line) => {
     const [r] = rows(line + '\n');
     expect(plainPriceRow(r, 0, 1, 2)).toBeUndefined();
