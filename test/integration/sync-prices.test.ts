@@ -533,7 +533,10 @@ describe('sync-prices on pg18', () => {
     const want = model(await prices(sql), feed);
     const slow = await trickleServer(['vin,price', ...feed.map((f) => `${f.vin},${f.price}`)], 20, 120);
     const dbName = new URL(url).pathname.slice(1);
-    const p = run(['--feed', slow.url, '--json', '--batch-size', '100']);
+    // --encoding utf-8: with auto, the first 64 KiB are read before any row (to tell the encoding),
+    // which is all of this 50 KB feed; the batches then came in one burst of ~50 ms at the end,
+    // which the wait below missed about every other time.
+    const p = run(['--feed', slow.url, '--json', '--batch-size', '100', '--encoding', 'utf-8']);
     let finished = false;
     void p.then(() => (finished = true));
     // Mid-run: once the first batch has committed (however slow the machine is to get there).
