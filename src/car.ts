@@ -39,7 +39,7 @@ export interface ValidateOptions {
 export const MIN_YEAR = 1886; // the Benz Patent-Motorwagen
 export const MAX_TEXT_CHARS = 200;
 export const MAX_MILEAGE = 2147483647; // PostgreSQL integer
-const PRICE_LIMIT_DIGITS = 10; // numeric(12,2): below 10^10
+export const PRICE_LIMIT_DIGITS = 10; // numeric(12,2): below 10^10
 
 const VIN_RE = /^[A-HJ-NPR-Za-hj-npr-z0-9]{17}$/;
 const VIN_UPPER_RE = /^[A-HJ-NPR-Z0-9]{17}$/;

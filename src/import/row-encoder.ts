@@ -6,7 +6,7 @@
 // it writes exactly stagingLine(validateFields(...)) (a test compares both on many rows).
 import { isUtf8 } from 'node:buffer';
 import type { CsvRow } from '../sources/csv-records.js';
-import { MAX_MILEAGE, MAX_TEXT_CHARS, MIN_YEAR, VIN_BYTE } from '../car.js';
+import { MAX_MILEAGE, MAX_TEXT_CHARS, MIN_YEAR, PRICE_LIMIT_DIGITS, VIN_BYTE } from '../car.js';
 
 const TAB = 9;
 const LF = 10;
@@ -245,7 +245,7 @@ export class RowEncoder {
     const frac = dot === e ? 0 : e - dot - 1;
     if (dot === s || (dot < e && (frac < 1 || frac > 2))) return false;
     while (s < dot - 1 && buf[s] === 48) s++;
-    if (dot - s > 10) return false; // at least 10^10: too large (said there)
+    if (dot - s > PRICE_LIMIT_DIGITS) return false; // at least 10^10: too large (said there)
     for (let i = s; i < dot; i++) this.put(buf[i]);
     if (frac > 0 && !(buf[dot + 1] === 48 && (frac === 1 || buf[dot + 2] === 48))) {
       this.put(DOT);

@@ -9,7 +9,7 @@ import { openInput, type Input } from '../sources/input.js';
 import { httpInput } from '../sources/remote.js';
 import { csvSource } from '../sources/records.js';
 import { checkPriceRow, parseNdjsonLine, vinKey } from './feed-rows.js';
-import { VIN_BYTE } from '../car.js';
+import { PRICE_LIMIT_DIGITS, VIN_BYTE } from '../car.js';
 import { NdjsonSplitter, possiblyCut, type NdjsonLine } from '../sources/ndjson.js';
 import { CsvRow } from '../sources/csv-records.js';
 import { ColumnMap, type HeaderMaps } from '../sources/column-map.js';
@@ -225,7 +225,6 @@ function ndjsonFeed(input: Input, facts: TextFacts, keys: ColumnMap, decimal: '.
 const DIGIT_0 = 48;
 const DIGIT_9 = 57;
 const DOT = 46;
-const PRICE_MAX_DIGITS = 10; // numeric(12,2), as validatePrice
 
 /**
  * The row when both its fields are already what checkPriceRow would make of them, read straight
@@ -253,7 +252,7 @@ export function plainPriceRow(r: CsvRow, vi: number, pi: number, line: number): 
   if (buf[k] === DIGIT_0) k++; // "0" alone, or "0.dd"
   else {
     while (k < pe && buf[k] >= DIGIT_0 && buf[k] <= DIGIT_9) k++;
-    if (k === ps || k - ps > PRICE_MAX_DIGITS) return undefined;
+    if (k === ps || k - ps > PRICE_LIMIT_DIGITS) return undefined;
   }
   if (k < pe) {
     if (pe - k !== 3 || buf[k] !== DOT) return undefined;
